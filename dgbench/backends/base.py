@@ -1,0 +1,75 @@
+"""The decoder contract the harness drives, and the registry of decoding engines.
+
+An engine declares its knobs as validation rules, so a suite is checked before anything loads. Engine
+modules import torch only inside methods: registering them costs nothing at CLI start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dgbench.validation import Field
+
+
+@dataclass
+class GenerationRecord:
+    """What one generate call produced and how long each phase took (seconds from the call's start)."""
+
+    tokens: list[list[int]]              # generated ids per sequence, truncated to the requested length
+    useful_tokens: list[int]             # per sequence: up to and excluding the first EOS/pad
+    e2e_s: float
+    nfe: int                             # forward passes of the token-producing network, batched pass = 1
+    nfe_per_sequence: list[int]          # passes each sequence took part in (for tokens per forward)
+    first_output_s: float | None         # TTFT (AR) / time to first committed canvas (diffusion)
+    token_times_s: list[float] = field(default_factory=list)    # AR: when each decode step finished
+    canvas_times_s: list[float] = field(default_factory=list)   # diffusion: when each canvas was committed
+    step_times_s: list[float] = field(default_factory=list)     # diffusion: duration of each denoising step
+    steps_per_canvas: list[int] = field(default_factory=list)
+    step_cap: int | None = None
+    canvas_length: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Decoder:
+    """A loaded model wrapped for one decoding engine; `generate` is the timed call."""
+
+    paradigm: str = ""
+
+    def generate(self, prompt_ids, attention_mask, gen_length: int, fixed_length: bool, seed: int,
+                 clock) -> GenerationRecord:  # pragma: no cover - contract
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    paradigm: str                       # "diffusion" | "autoregressive"
+    description: str
+    knobs: dict[str, Field]
+    factory: Callable[..., Decoder]
+
+
+ENGINES: dict[str, Engine] = {}
+
+
+def register_engine(name: str, paradigm: str, description: str, knobs: dict[str, Field]):
+    """Class decorator: register a Decoder class once under `name` with its knob rules."""
+
+    def wrap(cls):
+        if name in ENGINES:
+            raise ValueError(f"engine {name!r} registered twice")
+        ENGINES[name] = Engine(name, paradigm, description, knobs, cls)
+        cls.paradigm = paradigm
+        return cls
+
+    return wrap
+
+
+def useful_length(tokens: list[int], stop_ids: set[int]) -> int:
+    """Generated tokens up to and excluding the first EOS or pad (DESIGN.md: useful tokens)."""
+    for i, t in enumerate(tokens):
+        if t in stop_ids:
+            return i
+    return len(tokens)

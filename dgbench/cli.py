@@ -1,0 +1,103 @@
+"""The `dgbench` command. Bad input ends in one line on stderr and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dgbench.errors import DgbenchError
+
+EXIT_OK, EXIT_POINTS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+RUN_EPILOG = """\
+examples:
+  dgbench run --suite smoke                       # tiny models, under a minute on a laptop CPU
+  dgbench run --suite latency --device cuda       # batch-1 latency, diffusion vs autoregressive
+  dgbench run --suite throughput --set sweep.batch_size=[1,8] --set measure.min_repetitions=5
+  dgbench run --suite my_suite.yaml --dry-run     # show the expanded sweep and its cost, run nothing
+  dgbench run --resume results/20261122T070000Z-latency   # finish an interrupted run
+
+exit codes: 0 all points measured, 1 some points failed (recorded in points.jsonl),
+            2 bad input (suite, flag, path), 130 interrupted (resume with --resume RUN_DIR)
+"""
+
+LIST_EPILOG = """\
+examples:
+  dgbench list suites      # built-in suites and ./suites/*.yaml
+  dgbench list models      # model specs: family, paradigm, parameters, canvas length, source
+  dgbench list engines     # decoding engines and their knobs (what a suite's `knobs:` may set)
+  dgbench list profiles    # hardware profiles (peak FLOP/s, bandwidth, with sources)
+  dgbench list tasks       # quality tasks
+"""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own errors: one line, exit 2
+        self.print_usage(sys.stderr)
+        print(f"dgbench: error: {message}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dgbench", formatter_class=_Formatter,
+                     description="Benchmark diffusion against autoregressive decoding: speed, quality, telemetry.",
+                     epilog="Start with:  dgbench run --suite smoke   (then `dgbench run --help`)")
+    from dgbench import __version__
+
+    parser.add_argument("--version", action="version", version=f"dgbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a suite and store its results", formatter_class=_Formatter,
+                         description="Run a benchmark suite: every sweep point is measured (warmup, then "
+                                     "repetitions) and stored in RUN_DIR/points.jsonl as soon as it is done.",
+                         epilog=RUN_EPILOG)
+    run.add_argument("--suite", metavar="NAME|PATH", help="a built-in suite name or a suite YAML file")
+    run.add_argument("--out", metavar="DIR", default="results",
+                     help="folder under which the run directory <UTC time>-<suite> is created (default: results)")
+    run.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]",
+                     help="where to run (default: auto = cuda:0 if visible, else cpu)")
+    run.add_argument("--seed", type=int, help="override the suite's seed (prompts and sampling)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override any suite field, value in YAML: --set sweep.gen_length=[32,64] "
+                          "--set decoders.0.knobs.max_denoising_steps=8 (repeatable)")
+    run.add_argument("--dry-run", action="store_true", help="print the expanded sweep and its cost; run nothing")
+    run.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run; finished points are kept")
+
+    lst = sub.add_parser("list", help="list suites, models, engines, tasks or hardware profiles",
+                         formatter_class=_Formatter, epilog=LIST_EPILOG,
+                         description="List what dgbench knows about.")
+    lst.add_argument("what", choices=["suites", "models", "engines", "tasks", "profiles"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        if args.command == "run":
+            from dgbench.cli_run import cmd_run
+
+            return cmd_run(args)
+        if args.command == "list":
+            from dgbench.cli_list import cmd_list
+
+            return cmd_list(args.what)
+    except DgbenchError as e:
+        print(f"dgbench: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("dgbench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""`dgbench list suites|models|engines|tasks|profiles`."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
+    table = Table(title=title)
+    for c in columns:
+        table.add_column(c)
+    for r in rows:
+        table.add_row(*[str(x) for x in r])
+    return table
+
+
+def cmd_list(what: str) -> int:
+    import sys
+
+    console = Console(width=None if sys.stdout.isatty() else 180)
+    if what == "suites":
+        from dgbench.harness.suite import available_suites, parse_yaml
+
+        rows = []
+        for name, path in available_suites().items():
+            data, _ = parse_yaml(path)
+            rows.append([name, data.get("scenario", "latency"), data.get("description", ""), str(path)])
+        console.print(_table("suites (dgbench run --suite NAME)", ["name", "scenario", "description", "file"], rows))
+    elif what == "models":
+        from dgbench.models.registry import SPECS
+
+        rows = [[s.name, s.family, s.paradigm, s.architecture, s.text_config["num_hidden_layers"],
+                 s.text_config["hidden_size"], s.canvas_length or "-", s.weights, s.description]
+                for s in SPECS.values()]
+        console.print(_table("models", ["name", "family", "paradigm", "architecture", "layers", "hidden",
+                                        "canvas", "weights", "description"], rows))
+    elif what == "engines":
+        from dgbench.backends import ENGINES
+
+        rows = []
+        for e in ENGINES.values():
+            knobs = "\n".join(f"{k}={v.default!r}: {v.help}" for k, v in e.knobs.items())
+            rows.append([e.name, e.paradigm, e.description, knobs])
+        console.print(_table("decoding engines (a suite decoder's `engine:`, knobs with defaults)",
+                             ["engine", "paradigm", "description", "knobs"], rows))
+    elif what == "profiles":
+        from dgbench.hardware.profiles import load_profiles
+
+        rows = []
+        for name, p in load_profiles().items():
+            peaks = ", ".join(f"{k} {v / 1e12:g}" for k, v in (p.get("peak_flops") or {}).items())
+            bw = p.get("memory_bandwidth_bytes_s")
+            rows.append([name, p.get("kind"), peaks or "measured on demand", f"{bw / 1e12:g}" if bw else "-",
+                         p.get("file")])
+        console.print(_table("hardware profiles", ["name", "kind", "peak TFLOP/s (dense)", "bandwidth TB/s",
+                                                   "file"], rows))
+    elif what == "tasks":
+        from dgbench.tasks import TASKS
+
+        if not TASKS:
+            console.print("No quality tasks are registered in this version yet (Sudoku, code infill and "
+                          "GPQA-style multiple choice are planned).")
+        else:
+            console.print(_table("tasks", ["name", "description"], [[t.name, t.description] for t in TASKS.values()]))
+    return 0

@@ -1,0 +1,133 @@
+"""`dgbench run`: load and validate the suite, show progress, store results, print the summary."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from dgbench.errors import ConfigError
+from dgbench.harness.suite import load_suite
+from dgbench.results import RunStore
+
+
+def _console(stderr: bool = False) -> Console:
+    # Tables stay readable when piped (CI logs): a wide fixed width instead of 80 columns.
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(file=stream, width=None if stream.isatty() else 180)
+
+
+def _load(args) -> tuple[dict, Path | None]:
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    if args.resume:
+        resume = Path(args.resume)
+        meta = RunStore(resume).read_meta()
+        if args.suite is None and not overrides:
+            return meta["suite"], resume
+        return load_suite(args.suite or meta["suite"]["source"], overrides), resume
+    if not args.suite:
+        raise ConfigError("run needs --suite NAME|PATH (see `dgbench list suites`) or --resume RUN_DIR")
+    return load_suite(args.suite, overrides), None
+
+
+def cost_estimate(point) -> dict:
+    """Forward passes and token positions one call costs: an upper bound for diffusion (every canvas
+    runs to its step cap; adaptive stopping can only cut it)."""
+    from dgbench.models.registry import get
+
+    spec = get(point.model)
+    b, p, g = point.batch_size, point.prompt_length, point.gen_length
+    if spec.paradigm == "diffusion":
+        canvas = point.knobs.get("canvas_length") or spec.canvas_length
+        canvases = math.ceil(g / canvas)
+        steps = point.knobs.get("max_denoising_steps", 48)
+        passes = canvases * steps
+        positions = b * (p + canvases * canvas + passes * canvas)  # encoder + denoiser positions
+    else:
+        passes = g
+        positions = b * (p + g)
+    return {"passes": passes, "positions": positions}
+
+
+def print_dry_run(suite: dict, console: Console) -> None:
+    from dgbench.harness.sweep import expand
+
+    points = expand(suite)
+    m = suite["measure"]
+    calls = m["warmup"] + m["min_repetitions"] + (1 if m["memory"] else 0)
+    table = Table(title=f"suite {suite['name']}: {len(points)} points, {calls} calls each at least "
+                        f"({m['warmup']} warmup + {m['min_repetitions']} timed + {int(m['memory'])} memory)")
+    for col in ("point id", "decoder", "model", "params", "passes/call", "token positions/call"):
+        table.add_column(col, justify="right" if "call" in col else "left")
+    total_passes = total_pos = 0
+    for pt in points:
+        c = cost_estimate(pt)
+        total_passes += c["passes"] * calls
+        total_pos += c["positions"] * calls
+        params = " ".join(f"{k}={v}" for k, v in pt.params.items())
+        table.add_row(pt.point_id, pt.decoder, pt.model, params, str(c["passes"]), str(c["positions"]))
+    console.print(table)
+    console.print(f"cost at least: {total_passes} forward passes, {total_pos} token positions "
+                  f"(diffusion counted at its step cap; more repetitions run until min_time_s="
+                  f"{m['min_time_s']} s per point). Nothing was run.")
+
+
+def _progress_ui(console: Console):
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("points"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                        console=console, transient=False)
+    state = {"task": None}
+
+    def report(point, index, total, what):
+        if state["task"] is None:
+            state["task"] = progress.add_task("measuring", total=total)
+        task = state["task"]
+        if what in ("ok", "failed", "skipped"):
+            progress.update(task, completed=index + 1, description=f"{point.label()} [{what}]")
+        else:
+            progress.update(task, description=f"{point.label()} ({what})")
+    return progress, report
+
+
+def cmd_run(args) -> int:
+    from dgbench.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_POINTS_FAILED
+
+    suite, resume = _load(args)
+    out = _console()
+    if args.dry_run:
+        print_dry_run(suite, out)
+        return EXIT_OK
+
+    from dgbench.hardware.detect import resolve_device
+    from dgbench.harness.runner import run_suite
+    from dgbench.report.console import definitions_footer, summary_table
+
+    device_arg = args.device
+    if resume is not None and device_arg == "auto":
+        device_arg = RunStore(resume).read_meta()["hardware"]["device"]
+    device = resolve_device(device_arg)
+    err = _console(stderr=True)
+    progress, report = _progress_ui(err)
+    started = time.time()
+    with progress:
+        outcome = run_suite(suite, device=device, out_root=Path(args.out), resume=resume, progress=report)
+    elapsed = time.time() - started
+
+    out.print(summary_table(outcome.points, title=f"dgbench {suite['name']} on {device} "
+                                                  f"(weights: synthetic)"))
+    out.print(definitions_footer(outcome.points))
+    ok = sum(p.get("status") == "ok" for p in outcome.points)
+    out.print(f"{ok} points ok, {outcome.failed} failed, {outcome.skipped} already done; {elapsed:.1f} s. "
+              f"Results: {outcome.run_dir}")
+    if outcome.interrupted:
+        print(f"dgbench: interrupted; finished points are saved. Resume with: dgbench run --resume "
+              f"{outcome.run_dir}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_POINTS_FAILED if outcome.failed else EXIT_OK

@@ -1,0 +1,1 @@
+"""Hardware profiles (hardware_profiles/*.yaml), device detection and the run's hardware fingerprint."""

@@ -1,0 +1,1 @@
+"""Suite schema, sweep expansion, measurement loop, runner and resume."""

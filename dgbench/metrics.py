@@ -1,0 +1,55 @@
+"""Metric definitions: name, unit, direction and the sentence every report prints.
+
+The gate reads `higher_is_better` from here, so a suite cannot gate a metric in the wrong direction.
+Imports nothing heavy: report/ and gate.py use it without torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    unit: str
+    higher_is_better: bool
+    definition: str
+    # Deterministic counters (NFE at a fixed seed) are compared exactly, timings statistically.
+    deterministic: bool = False
+
+
+_ALL = [
+    Metric("committed_tok_s", "tok/s", True,
+           "useful tokens / wall time of the whole generate call, after warmup, device synchronized"),
+    Metric("e2e_s", "s", False, "wall time of one whole generate call (all sequences of the batch)"),
+    Metric("ttft_s", "s", False,
+           "time to first token (AR) or to the first committed canvas (diffusion, TTFC), from the call's start"),
+    Metric("tpot_s", "s", False,
+           "AR: (end-to-end - TTFT) / (decode steps - 1); diffusion: time per canvas, "
+           "(end-to-end - TTFC) / (canvases - 1), or TTFC when there is one canvas"),
+    Metric("itl_s", "s", False, "AR inter-token latency: time between consecutive generated tokens (per step)"),
+    Metric("useful_tokens", "tok", True,
+           "generated tokens up to and excluding the first EOS/pad, summed over the batch; the prompt never counts",
+           deterministic=True),
+    Metric("nfe", "passes", False,
+           "forward passes of the network that produces tokens (denoiser or causal LM); a batched pass counts once",
+           deterministic=True),
+    Metric("tokens_per_forward", "tok/pass", True,
+           "mean over sequences of useful tokens / forward passes that sequence took part in", deterministic=True),
+    Metric("in_step_tok_s", "tok/s", True,
+           "diffusion only: canvas length x batch / mean denoising-step time; shown beside committed tok/s, "
+           "never instead of it"),
+    Metric("steps_per_canvas", "steps", False, "denoising steps spent on one canvas (diffusion)", deterministic=True),
+    Metric("cap_hit_share", "fraction", False,
+           "share of canvases whose denoising ran to the step cap (diffusion)", deterministic=True),
+    Metric("peak_mem_bytes", "B", False,
+           "peak device memory during the call above the level before it (CUDA: max_memory_allocated; "
+           "CPU: sampled process RSS)"),
+]
+
+METRICS: dict[str, Metric] = {m.name: m for m in _ALL}
+
+
+def direction(name: str) -> str:
+    return "higher" if METRICS[name].higher_is_better else "lower"

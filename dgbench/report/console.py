@@ -1,0 +1,75 @@
+"""The end-of-run summary table: one row per sweep point, units in the headers, median [p10-p90]."""
+
+from __future__ import annotations
+
+import math
+
+from rich.markup import escape
+from rich.table import Table
+
+from dgbench.metrics import METRICS
+
+
+def _fmt(x: float, scale: float = 1.0, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    v = x * scale
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    return f"{v:.{digits}g}"
+
+
+def spread(summary: dict | None, scale: float = 1.0) -> str:
+    """'median [p10-p90]', or just the value when every repetition agreed."""
+    if not summary or summary.get("n", 0) == 0:
+        return "-"
+    med, lo, hi = (_fmt(summary[k], scale) for k in ("median", "p10", "p90"))
+    return med if lo == hi == med else f"{med} [{lo}-{hi}]"
+
+
+COLUMNS = [
+    # header, metric, scale
+    ("committed tok/s", "committed_tok_s", 1.0),
+    ("TTFT/TTFC ms", "ttft_s", 1e3),
+    ("TPOT ms (AR tok, diff canvas)", "tpot_s", 1e3),
+    ("NFE passes", "nfe", 1.0),
+    ("tok/forward", "tokens_per_forward", 1.0),
+    ("in-step tok/s", "in_step_tok_s", 1.0),
+]
+
+
+def summary_table(points: list[dict], title: str = "") -> Table:
+    knob_names = sorted({k for p in points for k in p.get("params", {})
+                         if k not in ("batch_size", "gen_length", "prompt_length")})
+    table = Table(title=title, show_lines=False)
+    table.add_column("decoder")
+    table.add_column("model")
+    table.add_column("batch", justify="right")
+    table.add_column("gen tok", justify="right")
+    for k in knob_names:
+        table.add_column(k, justify="right")
+    for header, _, _ in COLUMNS:
+        table.add_column(header, justify="right")
+    table.add_column("peak MiB", justify="right")
+    table.add_column("n", justify="right")
+    for p in points:
+        params = p.get("params", {})
+        row = [p["decoder"], p["model"], str(params.get("batch_size")), str(params.get("gen_length"))]
+        row += [str(params.get(k, "")) for k in knob_names]
+        if p.get("status") != "ok":
+            err = p.get("error", {})
+            row += [f"FAILED: {err.get('kind', '?')}"] + ["" for _ in COLUMNS[1:]] + ["", ""]
+        else:
+            s = p.get("summary", {})
+            row += [spread(s.get(metric), scale) for _, metric, scale in COLUMNS]
+            mem = p.get("memory") or {}
+            row.append(_fmt(mem.get("peak_mem_bytes"), 1 / 2**20) if mem else "-")
+            row.append(str(s.get("e2e_s", {}).get("n", 0)))
+        table.add_row(*[escape(c) for c in row])
+    return table
+
+
+def definitions_footer(points: list[dict]) -> str:
+    used = {"committed_tok_s", "ttft_s", "tpot_s", "nfe", "tokens_per_forward", "in_step_tok_s", "peak_mem_bytes"}
+    lines = [f"  {METRICS[m].name} ({METRICS[m].unit}): {METRICS[m].definition}" for m in sorted(used)]
+    return escape("Cells are median [p10-p90] over n timed repetitions (after warmup).\n" + "\n".join(lines))

@@ -1,0 +1,123 @@
+"""The results store: one directory per run holding run.json and points.jsonl.
+
+Versioned schema, written so that a crash or Ctrl-C loses nothing already measured:
+run.json is replaced atomically (write a temp file, fsync, rename) and every finished sweep point
+is appended to points.jsonl as one line and fsynced before the next point starts. A torn last line
+(killed mid-write) is ignored on reading. Imports no torch: report/ and gate.py read runs cheaply.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from dgbench.errors import ResultsError
+
+SCHEMA_VERSION = 1
+RUN_FILE = "run.json"
+POINTS_FILE = "points.jsonl"
+
+
+def utc_stamp(now: datetime | None = None) -> str:
+    return (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+
+
+def default_run_dir(root: Path, suite_name: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", suite_name)
+    path = root / f"{utc_stamp()}-{safe}"
+    n = 1
+    while path.exists():  # two runs in the same second stay apart
+        n += 1
+        path = root / f"{utc_stamp()}-{safe}-{n}"
+    return path
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True, default=str)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass
+class RunStore:
+    """Writes and reads one run directory."""
+
+    path: Path
+    _points_fh: Any = field(default=None, repr=False)
+
+    @property
+    def run_file(self) -> Path:
+        return self.path / RUN_FILE
+
+    @property
+    def points_file(self) -> Path:
+        return self.path / POINTS_FILE
+
+    def create(self, run_meta: dict) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.write_meta(run_meta)
+
+    def write_meta(self, run_meta: dict) -> None:
+        atomic_write_json(self.run_file, {"schema_version": SCHEMA_VERSION, **run_meta})
+
+    def read_meta(self) -> dict:
+        if not self.run_file.is_file():
+            raise ResultsError(f"{self.run_file}: no such file; is {self.path} a dgbench run directory?")
+        try:
+            meta = json.loads(self.run_file.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise ResultsError(f"{self.run_file}: corrupted JSON at line {e.lineno}: {e.msg}") from None
+        version = meta.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ResultsError(
+                f"{self.run_file}: schema_version {version!r}, this dgbench reads {SCHEMA_VERSION}; "
+                "re-run the suite or use the dgbench version that wrote it")
+        return meta
+
+    def append_point(self, record: dict) -> None:
+        """Append one finished point and make it durable before returning."""
+        if self._points_fh is None:
+            self._points_fh = open(self.points_file, "a", encoding="utf-8")
+        self._points_fh.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+        self._points_fh.flush()
+        os.fsync(self._points_fh.fileno())
+
+    def close(self) -> None:
+        if self._points_fh is not None:
+            self._points_fh.close()
+            self._points_fh = None
+
+    def read_points(self) -> list[dict]:
+        """Every point record, the last record of a point id winning (a resumed run may re-run failed points)."""
+        if not self.points_file.is_file():
+            return []
+        by_id: dict[str, dict] = {}
+        lines = self.points_file.read_text(encoding="utf-8").splitlines()
+        for i, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                if i == len(lines):  # torn final line from a kill mid-write: that point is simply not done
+                    continue
+                raise ResultsError(f"{self.points_file}:{i}: corrupted line; delete it to re-run that point") from None
+            by_id[record["point_id"]] = record
+        return list(by_id.values())
+
+    def finished_point_ids(self) -> set[str]:
+        return {p["point_id"] for p in self.read_points() if p.get("status") == "ok"}
+
+
+def load_run(path: str | os.PathLike) -> tuple[dict, list[dict]]:
+    store = RunStore(Path(path))
+    return store.read_meta(), store.read_points()

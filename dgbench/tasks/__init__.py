@@ -1,0 +1,3 @@
+"""Quality tasks: loaders, prompt formats and scorers, registered by name."""
+
+TASKS: dict = {}

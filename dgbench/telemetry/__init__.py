@@ -1,0 +1,1 @@
+"""Trackers: timing, memory, (later) NVML and CPU telemetry. Context managers returning dataclasses."""
