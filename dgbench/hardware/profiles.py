@@ -21,6 +21,11 @@ def load_profiles() -> dict[str, dict]:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: YAML syntax error: {e}") from None
+        for key, value in {**(data.get("peak_flops") or {}),
+                           "memory_bandwidth_bytes_s": data.get("memory_bandwidth_bytes_s")}.items():
+            if value is not None and not isinstance(value, (int, float)):
+                # PyYAML reads 3.35e12 as a string (YAML 1.1 wants 3.35e+12): refuse rather than mis-plot.
+                raise ConfigError(f"{path}: {key}: expected a number, got {value!r}; write exponents as 3.35e+12")
         profiles[data["name"]] = {**data, "file": str(path)}
     return profiles
 

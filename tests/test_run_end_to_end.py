@@ -1,0 +1,128 @@
+"""Real `dgbench run` subprocesses: the smoke suite, failure recording, Ctrl-C and --resume."""
+
+import json
+import signal
+import subprocess
+import time
+
+from dgbench.results import load_run
+
+from conftest import dgbench_argv, only_run_dir, run_cli, ROOT
+
+
+def test_smoke_run_writes_a_complete_run(smoke_run):
+    proc, run_dir = smoke_run
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta, points = load_run(run_dir)
+    assert meta["status"] == "completed" and meta["suite_name"] == "smoke"
+    for key in ("schema_version", "config_hash", "versions", "hardware", "seed", "suite", "git_commit"):
+        assert key in meta
+    assert meta["versions"]["torch"] and meta["hardware"]["cpu_model"]
+    assert {p["decoder"] for p in points} == {"diffusion", "ar"}
+    assert len(points) == 4 and all(p["status"] == "ok" for p in points)
+    for p in points:
+        reps = p["reps"]
+        n = len(reps["e2e_s"])
+        assert 3 <= n <= 5, "min/max repetitions of the smoke suite"
+        assert all(len(v) == n for v in reps.values()), "every metric keeps one raw value per repetition"
+        assert p["summary"]["committed_tok_s"]["median"] > 0
+        assert p["summary"]["e2e_s"]["p10"] <= p["summary"]["e2e_s"]["median"] <= p["summary"]["e2e_s"]["p90"]
+        gen = p["params"]["gen_length"]
+        assert reps["useful_tokens"] == [gen] * n, "fixed-length mode counts every requested token"
+        if p["paradigm"] == "autoregressive":
+            assert reps["nfe"] == [gen] * n and reps["tokens_per_forward"] == [1.0] * n
+            assert len(p["pooled"]["itl_s"]) == n * (gen - 1)
+        else:
+            canvases = -(-gen // p["canvas_length"])
+            assert reps["nfe"] == [canvases * 4] * n  # random weights: every canvas runs its 4-step cap
+            assert p["summary"]["cap_hit_share"]["median"] == 1.0
+            assert p["summary"]["in_step_tok_s"]["median"] > p["summary"]["committed_tok_s"]["median"]
+
+
+def test_summary_table_has_diffusion_and_ar_rows_with_units(smoke_run):
+    proc, _ = smoke_run
+    out = proc.stdout
+    assert "committed tok/s" in out and "TTFT/TTFC ms" in out and "NFE passes" in out
+    rows = [line for line in out.splitlines() if "tiny" in line]
+    assert any("diffusion" in r for r in rows) and any(" ar " in r for r in rows)
+
+
+def test_failed_points_are_recorded_and_the_sweep_goes_on(tmp_path):
+    # t_min above t_max: transformers' generation config rejects it when the diffusion point runs.
+    proc = run_cli("run", "--suite", "smoke", "--out", tmp_path, "--set", "decoders.0.knobs.t_min=0.9",
+                   "--set", "sweep.gen_length=[16]", "--set", "measure.min_repetitions=1",
+                   "--set", "measure.min_time_s=0")
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    meta, points = load_run(only_run_dir(tmp_path))
+    assert meta["status"] == "completed_with_failures"
+    by = {p["decoder"]: p for p in points}
+    assert by["diffusion"]["status"] == "failed" and "t_max" in by["diffusion"]["error"]["message"]
+    assert by["ar"]["status"] == "ok"
+    assert "FAILED: ValueError" in proc.stdout
+
+
+def test_sigint_mid_sweep_then_resume_keeps_finished_points(tmp_path):
+    args = ["run", "--suite", "smoke", "--out", str(tmp_path), "--set", "sweep.gen_length=[16,24,32,40,48,56]",
+            "--set", "measure.min_time_s=0.5"]
+    proc = subprocess.Popen([*dgbench_argv(), *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    points_file = None
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        dirs = list(tmp_path.iterdir())
+        if dirs and (dirs[0] / "points.jsonl").exists() and \
+                len((dirs[0] / "points.jsonl").read_text().splitlines()) >= 2:
+            points_file = dirs[0] / "points.jsonl"
+            break
+        time.sleep(0.1)
+    assert points_file is not None, "no point finished in time"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Resume with: dgbench run --resume" in err
+    run_dir = points_file.parent
+    meta, before = load_run(run_dir)
+    assert meta["status"] == "interrupted"
+    assert 2 <= len(before) < 12, "interrupted mid-way"
+    kept = {p["point_id"]: p["started_utc"] for p in before}
+
+    resumed = run_cli("run", "--resume", run_dir)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"{len(before)} already done" in resumed.stdout
+    meta, after = load_run(run_dir)
+    assert meta["status"] == "completed" and meta["resumed_utc"]
+    assert len(after) == 12 and all(p["status"] == "ok" for p in after)
+    for pid, started in kept.items():  # not re-run: same record, same start time
+        assert next(p for p in after if p["point_id"] == pid)["started_utc"] == started
+    lines = [json.loads(x) for x in points_file.read_text().splitlines()]
+    assert len(lines) == 12, "each point measured exactly once"
+
+
+def test_resume_refuses_a_changed_suite(smoke_run, tmp_path):
+    _, run_dir = smoke_run
+    proc = run_cli("run", "--resume", run_dir, "--set", "seed=99")
+    assert proc.returncode == 2 and "differs from the one this run started with" in proc.stderr
+
+
+def test_dry_run_prints_the_sweep_and_runs_nothing(tmp_path):
+    proc = run_cli("run", "--suite", "throughput", "--dry-run", "--out", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "30 points" in proc.stdout and "forward passes" in proc.stdout and "Nothing was run" in proc.stdout
+    assert not any(tmp_path.iterdir())
+
+
+def test_help_shows_examples():
+    for args in (["run", "--help"], ["list", "--help"], ["--help"]):
+        proc = run_cli(*args)
+        assert proc.returncode == 0
+        assert "dgbench run --suite smoke" in proc.stdout or "dgbench list" in proc.stdout
+
+
+def test_list_commands():
+    out = run_cli("list", "suites").stdout
+    assert "smoke" in out and "latency" in out and "throughput" in out
+    out = run_cli("list", "models").stdout
+    assert "diffusiongemma-small" in out and "gemma4-small" in out and "synthetic" in out
+    assert "hf-diffusion" in run_cli("list", "engines").stdout
+    assert "h100-sxm" in run_cli("list", "profiles").stdout
+    assert run_cli("list", "tasks").returncode == 0
