@@ -37,9 +37,32 @@ class Decoder:
 
     paradigm: str = ""
 
+    def __init__(self, model, spec, knobs: dict):
+        self.model = model
+        self.spec = spec
+        self.knobs = knobs
+
     def generate(self, prompt_ids, attention_mask, gen_length: int, fixed_length: bool, seed: int,
                  clock) -> GenerationRecord:  # pragma: no cover - contract
         raise NotImplementedError
+
+
+class MarkingStreamer:
+    """transformers' streamer protocol: put() once with the prompt, then once per generated token (AR)
+    or committed canvas (diffusion). Each put after the first marks `label` on the clock."""
+
+    def __init__(self, clock, label: str):
+        self.clock = clock
+        self.label = label
+        self.calls = 0
+
+    def put(self, value) -> None:
+        self.calls += 1
+        if self.calls > 1:
+            self.clock.mark(self.label)
+
+    def end(self) -> None:
+        pass
 
 
 @dataclass(frozen=True)

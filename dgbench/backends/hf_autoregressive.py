@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from dgbench.backends.base import Decoder, GenerationRecord, register_engine, useful_length
+from dgbench.backends.base import Decoder, GenerationRecord, MarkingStreamer, register_engine, useful_length
 from dgbench.validation import Field
 
 AR_KNOBS = {
@@ -17,20 +17,6 @@ AR_KNOBS = {
     "cache_implementation": Field(str, default="dynamic", choices=["dynamic", "static"],
                                   help="KV cache kind: dynamic grows, static is preallocated"),
 }
-
-
-class _TokenStreamer:
-    def __init__(self, clock):
-        self.clock = clock
-        self.calls = 0
-
-    def put(self, value) -> None:
-        self.calls += 1
-        if self.calls > 1:  # the first call carries the prompt
-            self.clock.mark("token")
-
-    def end(self) -> None:
-        pass
 
 
 @contextmanager
@@ -50,11 +36,6 @@ def _count_forwards(module):
 @register_engine("hf-autoregressive", "autoregressive",
                  "transformers GenerationMixin.generate with a KV cache (greedy or sampling)", AR_KNOBS)
 class HFAutoregressiveDecoder(Decoder):
-    def __init__(self, model, spec, knobs: dict):
-        self.model = model
-        self.spec = spec
-        self.knobs = knobs
-
     def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock) -> GenerationRecord:
         import torch
 
@@ -67,7 +48,7 @@ class HFAutoregressiveDecoder(Decoder):
             kwargs.update(temperature=k["temperature"], top_k=None, top_p=None)
         if fixed_length:
             kwargs["min_new_tokens"] = gen_length  # suppresses EOS so every sequence runs to length
-        streamer = _TokenStreamer(clock)
+        streamer = MarkingStreamer(clock, "token")
         torch.manual_seed(seed)
         with _count_forwards(self.model) as forwards, torch.inference_mode():
             clock.start()

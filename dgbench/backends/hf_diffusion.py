@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from dgbench.backends.base import Decoder, GenerationRecord, register_engine, useful_length
+from dgbench.backends.base import Decoder, GenerationRecord, MarkingStreamer, register_engine, useful_length
 from dgbench.validation import Field
 
 DIFFUSIONGEMMA_KNOBS = {
@@ -24,22 +24,6 @@ DIFFUSIONGEMMA_KNOBS = {
     "confidence_threshold": Field(float, default=0.005, min=1e-12, help="mean entropy below which a canvas is confident"),
     "canvas_length": Field(int, default=None, allow_none=True, min=1, help="tokens per canvas (model default if unset)"),
 }
-
-
-class _CanvasStreamer:
-    """transformers streamer protocol: put() once with the prompt, then once per committed canvas."""
-
-    def __init__(self, clock):
-        self.clock = clock
-        self.calls = 0
-
-    def put(self, value) -> None:
-        self.calls += 1
-        if self.calls > 1:
-            self.clock.mark("canvas")
-
-    def end(self) -> None:
-        pass
 
 
 @contextmanager
@@ -80,11 +64,6 @@ def steps_between(step_times: list[float], canvas_times: list[float]) -> tuple[l
                  "transformers' DiffusionGemmaForBlockDiffusion.generate (reference implementation)",
                  DIFFUSIONGEMMA_KNOBS)
 class HFDiffusionDecoder(Decoder):
-    def __init__(self, model, spec, knobs: dict):
-        self.model = model
-        self.spec = spec
-        self.knobs = knobs
-
     def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock) -> GenerationRecord:
         import torch
 
@@ -105,7 +84,7 @@ class HFDiffusionDecoder(Decoder):
         else:
             kwargs.update(stability_threshold=None, confidence_threshold=None)
 
-        streamer = _CanvasStreamer(clock)
+        streamer = MarkingStreamer(clock, "canvas")
         torch.manual_seed(seed)
         with _canvas_length(self.model, k["canvas_length"]) as canvas, \
                 _step_marks(self.model.model.decoder, clock), torch.inference_mode():

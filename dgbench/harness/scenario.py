@@ -74,7 +74,8 @@ def run_point(decoder, point, vocab: int, n_special: int, device: str, measure: 
     if measure["memory"]:
         with PeakMemory(device) as pm:
             call(10_000)
-        memory = {"peak_mem_bytes": pm.reading.peak_bytes, "method": pm.reading.method, "n": 1}
+        memory = {"peak_mem_bytes": pm.reading.peak_bytes, "total_peak_bytes": pm.reading.total_bytes,
+                  "method": pm.reading.method, "n": 1}
 
     summary = {k: summarize([x for x in v if x is not None]) for k, v in {**reps, **pooled}.items()}
     last = records[-1]

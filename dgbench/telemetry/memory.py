@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 @dataclass
 class MemoryReading:
-    peak_bytes: int
+    peak_bytes: int      # above the level before the call: what the call itself needed
+    total_bytes: int     # absolute peak during the call: weights, caches, runtime included
     method: str
 
 
@@ -50,10 +51,10 @@ class PeakMemory:
             import torch
 
             torch.cuda.synchronize(self.device)
-            peak = torch.cuda.max_memory_allocated(self.device) - self._base
-            self.reading = MemoryReading(max(0, int(peak)), "cuda_max_memory_allocated")
+            total = torch.cuda.max_memory_allocated(self.device)
+            self.reading = MemoryReading(max(0, int(total - self._base)), int(total), "cuda_max_memory_allocated")
         else:
             self._stop.set()
             self._thread.join()
             self._peak = max(self._peak, self._proc.memory_info().rss)
-            self.reading = MemoryReading(max(0, int(self._peak - self._base)), "cpu_rss_sampled")
+            self.reading = MemoryReading(max(0, int(self._peak - self._base)), int(self._peak), "cpu_rss_sampled")
