@@ -1,0 +1,152 @@
+"""DiffusionGemma under dgbench's own canvas loop: transformers' encoder and decoder modules, our loop.
+
+The adapter calls transformers' modules (encoder, decoder layers, norms, lm_head) so the numbers are
+theirs, and leaves out what a step does not need to redo: the rotary tables and attention masks are
+built once per canvas instead of once per step, the self-conditioning softmax reuses the probabilities
+the sampler already computed (exactly the same op on the same input in float32), and the entropy is
+computed once per step rather than once for acceptance and again for stopping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dgbench.backends.base import Decoder, GenerationRecord, register_engine, useful_length
+from dgbench.backends.hf_diffusion import DIFFUSIONGEMMA_KNOBS, steps_between
+from dgbench.validation import Field
+
+
+@dataclass
+class _CanvasContext:
+    masks: dict
+    rope: dict
+    positions: object
+
+
+class DiffusionGemmaDenoiser:
+    """CanvasDenoiser over a transformers DiffusionGemmaForBlockDiffusion."""
+
+    def __init__(self, model):
+        import torch
+
+        self.model = model
+        self.encoder = model.model.encoder
+        self.decoder = model.model.decoder
+        self.text_config = model.config.text_config
+        self.layer_types = self.text_config.layer_types
+        self.n_layers = self.text_config.num_hidden_layers
+        self.softcap = model.final_logit_softcapping
+        self.emb_dtype = self.decoder.embed_tokens.weight.dtype
+        self.reuse_probs = self.emb_dtype == torch.float32
+        self.cache = None
+
+    def begin(self, batch_size: int, max_length: int) -> None:
+        from transformers import DynamicCache
+
+        self.cache = DynamicCache(config=self.model.config.get_text_config(decoder=True))
+
+    def encode(self, input_ids, attention_mask, position_ids) -> None:
+        import torch
+
+        ids = input_ids.clone(memory_format=torch.contiguous_format)
+        dummy = torch.empty((ids.shape[0], ids.shape[1], 0), dtype=self.model.dtype, device=ids.device)
+        masks = self.encoder.create_masks_for_generate(config=self.model.config, inputs_embeds=dummy,
+                                                       attention_mask=attention_mask, past_key_values=self.cache,
+                                                       position_ids=position_ids)
+        self.encoder(input_ids=ids, attention_mask=masks, past_key_values=self.cache, position_ids=position_ids)
+
+    def canvas_context(self, decoder_attention_mask, position_ids) -> _CanvasContext:
+        import torch
+
+        B = decoder_attention_mask.shape[0]
+        L = self.model.config.canvas_length
+        shape_only = torch.empty((B, L, 1), device=decoder_attention_mask.device)
+        masks = self.decoder.create_diffusion_decoder_attention_mask(
+            config=self.model.config, inputs_embeds=shape_only, past_key_values=self.cache,
+            decoder_attention_mask=decoder_attention_mask)
+        hidden_like = torch.empty((B, L, self.text_config.hidden_size), dtype=self.emb_dtype,
+                                  device=decoder_attention_mask.device)
+        rope = {t: self.decoder.rotary_emb(hidden_like, position_ids, t) for t in set(self.layer_types)}
+        return _CanvasContext(masks, rope, position_ids)
+
+    def denoise(self, canvas, sc_logits, sc_probs, context: _CanvasContext):
+        import torch
+
+        embed = self.decoder.embed_tokens
+        inputs = embed(canvas)                                                     # (B, L, D)
+        if sc_logits is None:
+            soft = torch.zeros_like(inputs)
+        else:
+            probs = sc_probs if self.reuse_probs else \
+                sc_logits.to(self.emb_dtype).softmax(dim=-1, dtype=torch.float32)  # (B, L, V)
+            soft = torch.matmul(probs.to(self.emb_dtype), embed.weight) * embed.embed_scale.to(inputs.dtype)
+        hidden = self.decoder.self_conditioning(inputs, soft)
+        for i, layer in enumerate(self.decoder.layers[:self.n_layers]):
+            kind = self.layer_types[i]
+            hidden = layer(hidden, position_embeddings=context.rope[kind], attention_mask=context.masks[kind],
+                           position_ids=context.positions, past_key_values=self.cache)
+        hidden = self.decoder.norm(hidden)
+        logits = self.model.lm_head(hidden).to(torch.float32)                     # (B, L, V)
+        # Final-logit soft-capping, the reference's three ops in its order (same rounding).
+        logits = logits / self.softcap
+        logits = torch.tanh(logits)
+        return logits * self.softcap
+
+
+DGBENCH_DIFFUSION_KNOBS = {
+    **DIFFUSIONGEMMA_KNOBS,
+    "record_trajectory": Field(bool, default=False,
+                               help="keep every step's accepted positions and entropies (first sequence) for reports"),
+}
+
+
+def entropy_bound_spec(model, spec, knobs: dict, fixed_length: bool):
+    from dgbench.decoding.entropy_bound import EntropyBoundSpec
+
+    tokens = spec.special_tokens
+    return EntropyBoundSpec(
+        vocab_size=model.config.text_config.vocab_size,
+        canvas_length=knobs["canvas_length"] or model.config.canvas_length,
+        max_denoising_steps=knobs["max_denoising_steps"], entropy_bound=knobs["entropy_bound"],
+        t_min=knobs["t_min"], t_max=knobs["t_max"], adaptive_stopping=knobs["adaptive_stopping"],
+        stability_threshold=knobs["stability_threshold"], confidence_threshold=knobs["confidence_threshold"],
+        eos_token_id=None if fixed_length else tokens["eos"], pad_token_id=None if fixed_length else tokens["pad"])
+
+
+@register_engine("dgbench-diffusion", "diffusion",
+                 "dgbench's canvas loop (entropy-bound renoising) over DiffusionGemma's modules; "
+                 "token-identical to transformers' generate", DGBENCH_DIFFUSION_KNOBS)
+class DgbenchDiffusionDecoder(Decoder):
+    def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock) -> GenerationRecord:
+        import torch
+
+        from dgbench.backends.hf_diffusion import _canvas_length
+        from dgbench.decoding.diffusion import generate
+
+        sampler = entropy_bound_spec(self.model, self.spec, self.knobs, fixed_length)
+        trajectory = [] if self.knobs["record_trajectory"] else None
+
+        def on_step(ev):
+            trajectory.append({"canvas": ev.canvas, "step": ev.step,
+                               "accepted": ev.accepted[0].nonzero().flatten().tolist(),
+                               "entropy": [round(x, 4) for x in ev.entropy[0].tolist()],
+                               "argmax": ev.argmax[0].tolist()})
+
+        torch.manual_seed(seed)
+        with _canvas_length(self.model, sampler.canvas_length):
+            denoiser = DiffusionGemmaDenoiser(self.model)
+            clock.start()
+            out = generate(denoiser, sampler, prompt_ids, attention_mask, gen_length, clock=clock,
+                           on_step=on_step if trajectory is not None else None)
+            clock.stop()
+        prompt_len = prompt_ids.shape[1]
+        new = out.sequences[:, prompt_len:prompt_len + gen_length].tolist()
+        stop_ids = set() if fixed_length else {sampler.eos_token_id, sampler.pad_token_id}
+        canvas_times = clock.times("canvas")
+        steps_per_canvas, durations = steps_between(clock.times("step"), canvas_times)
+        return GenerationRecord(
+            tokens=new, useful_tokens=[useful_length(s, stop_ids) for s in new], e2e_s=clock.elapsed, nfe=out.nfe,
+            nfe_per_sequence=out.passes_per_sequence.tolist(),
+            first_output_s=canvas_times[0] if canvas_times else None, canvas_times_s=canvas_times,
+            step_times_s=durations, steps_per_canvas=steps_per_canvas, step_cap=sampler.max_denoising_steps,
+            canvas_length=sampler.canvas_length, extra={"trajectory": trajectory} if trajectory is not None else {})
