@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -101,6 +102,8 @@ def cmd_run(args) -> int:
 
     suite, resume = _load(args)
     out = _console()
+    for warning in suite.get("lint_warnings", []):
+        out.print(f"[yellow]warning:[/] {escape(warning)}")
     if args.dry_run:
         print_dry_run(suite, out)
         return EXIT_OK

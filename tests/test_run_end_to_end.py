@@ -18,8 +18,9 @@ def test_smoke_run_writes_a_complete_run(smoke_run):
     for key in ("schema_version", "config_hash", "versions", "hardware", "seed", "suite", "git_commit"):
         assert key in meta
     assert meta["versions"]["torch"] and meta["hardware"]["cpu_model"]
-    assert {p["decoder"] for p in points} == {"diffusion", "ar"}
-    assert len(points) == 4 and all(p["status"] == "ok" for p in points)
+    assert {p["decoder"] for p in points} == {"diffusion", "diffusion-hf", "ar"}
+    assert {p["engine"] for p in points} == {"dgbench-diffusion", "hf-diffusion", "hf-autoregressive"}
+    assert len(points) == 6 and all(p["status"] == "ok" for p in points)
     for p in points:
         reps = p["reps"]
         n = len(reps["e2e_s"])
@@ -47,18 +48,27 @@ def test_summary_table_has_diffusion_and_ar_rows_with_units(smoke_run):
     assert any("diffusion" in r for r in rows) and any(" ar " in r for r in rows)
 
 
+def _limit_memory():  # the child may map at most 8 GB: a huge batch then fails to allocate, a small one does not
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (8 * 2**30, 8 * 2**30))
+
+
 def test_failed_points_are_recorded_and_the_sweep_goes_on(tmp_path):
-    # t_min above t_max: transformers' generation config rejects it when the diffusion point runs.
-    proc = run_cli("run", "--suite", "smoke", "--out", tmp_path, "--set", "decoders.0.knobs.t_min=0.9",
+    proc = run_cli("run", "--suite", "smoke", "--out", tmp_path, "--set", "sweep.batch_size=[1,3000000]",
                    "--set", "sweep.gen_length=[16]", "--set", "measure.min_repetitions=1",
-                   "--set", "measure.min_time_s=0")
+                   "--set", "measure.warmup=0", "--set", "measure.min_time_s=0", preexec_fn=_limit_memory)
     assert proc.returncode == 1, proc.stderr[-2000:]
     meta, points = load_run(only_run_dir(tmp_path))
     assert meta["status"] == "completed_with_failures"
-    by = {p["decoder"]: p for p in points}
-    assert by["diffusion"]["status"] == "failed" and "t_max" in by["diffusion"]["error"]["message"]
-    assert by["ar"]["status"] == "ok"
-    assert "FAILED: ValueError" in proc.stdout
+    by = {(p["decoder"], p["params"]["batch_size"]): p for p in points}
+    assert len(by) == 6, "every point is recorded, failed or not"
+    for decoder in ("diffusion", "diffusion-hf", "ar"):
+        assert by[(decoder, 1)]["status"] == "ok"
+        failed = by[(decoder, 3000000)]
+        assert failed["status"] == "failed" and failed["error"]["kind"] == "out_of_memory"
+        assert "allocate" in failed["error"]["message"]
+    assert "FAILED: out_of_memory" in proc.stdout
 
 
 def test_sigint_mid_sweep_then_resume_keeps_finished_points(tmp_path):
@@ -83,7 +93,7 @@ def test_sigint_mid_sweep_then_resume_keeps_finished_points(tmp_path):
     run_dir = points_file.parent
     meta, before = load_run(run_dir)
     assert meta["status"] == "interrupted"
-    assert 2 <= len(before) < 12, "interrupted mid-way"
+    assert 2 <= len(before) < 18, "interrupted mid-way"
     kept = {p["point_id"]: p["started_utc"] for p in before}
 
     resumed = run_cli("run", "--resume", run_dir)
@@ -91,11 +101,21 @@ def test_sigint_mid_sweep_then_resume_keeps_finished_points(tmp_path):
     assert f"{len(before)} already done" in resumed.stdout
     meta, after = load_run(run_dir)
     assert meta["status"] == "completed" and meta["resumed_utc"]
-    assert len(after) == 12 and all(p["status"] == "ok" for p in after)
+    assert len(after) == 18 and all(p["status"] == "ok" for p in after)
     for pid, started in kept.items():  # not re-run: same record, same start time
         assert next(p for p in after if p["point_id"] == pid)["started_utc"] == started
     lines = [json.loads(x) for x in points_file.read_text().splitlines()]
-    assert len(lines) == 12, "each point measured exactly once"
+    assert len(lines) == 18, "each point measured exactly once"
+
+
+def test_engine_and_reference_give_the_same_tokens_in_a_real_run(smoke_run):
+    _, run_dir = smoke_run
+    _, points = load_run(run_dir)
+    for gen in (16, 32):
+        ours, ref = (next(p for p in points if p["decoder"] == d and p["params"]["gen_length"] == gen)
+                     for d in ("diffusion", "diffusion-hf"))
+        assert ours["sample_tokens"] == ref["sample_tokens"]
+        assert ours["reps"]["nfe"] == ref["reps"]["nfe"]
 
 
 def test_resume_refuses_a_changed_suite(smoke_run, tmp_path):

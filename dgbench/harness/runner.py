@@ -81,8 +81,10 @@ def _free(device: str) -> None:
 def _error_record(exc: BaseException) -> dict:
     import torch
 
-    kind = "out_of_memory" if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower() \
-        else type(exc).__name__
+    text = str(exc).lower()
+    oom = isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in text \
+        or "can't allocate memory" in text  # the CPU allocator's wording
+    kind = "out_of_memory" if oom else type(exc).__name__
     return {"kind": kind, "message": str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
             "traceback": traceback.format_exc(limit=8)}
 

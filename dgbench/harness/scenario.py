@@ -87,5 +87,5 @@ def run_point(decoder, point, vocab: int, n_special: int, device: str, measure: 
         "n_warmup": measure["warmup"],
         "step_cap": last.step_cap,
         "canvas_length": last.canvas_length,
-        "sample_tokens": last.tokens[0][:64],
+        "sample_tokens": records[0].tokens[0][:64],  # rep 0: the same seed in every decoder
     }

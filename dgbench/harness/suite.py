@@ -200,6 +200,24 @@ def _validate_decoders(suite: dict, loc: Location) -> None:
                     validate(v, engine.knobs[axis], loc, ("sweep", "knobs", axis, j))
 
 
+def lint_suite(suite: dict, loc: Location) -> list[str]:
+    """Run the decoder linter over every sweep point: errors raise, warnings are returned (deduplicated)."""
+    from dgbench.decoding.lint import lint_point
+    from dgbench.harness.sweep import expand
+    from dgbench.models.registry import get
+
+    warnings: list[str] = []
+    for point in expand(suite):
+        i = next(j for j, d in enumerate(suite["decoders"]) if d["name"] == point.decoder)
+        for finding in lint_point(point.knobs, point.gen_length, get(point.model).canvas_length):
+            text = f"decoders[{i}] ({point.decoder}), gen_length={point.gen_length}: {finding.message}"
+            if finding.level == "error":
+                raise ConfigError(f"{loc.at(('decoders', i, 'knobs'))}: {text}")
+            if text not in warnings:
+                warnings.append(text)
+    return warnings
+
+
 def _validate_gate(suite: dict, loc: Location) -> None:
     for i, m in enumerate(suite["gate"]["metrics"]):
         if m["direction"] != direction(m["name"]):
@@ -217,6 +235,7 @@ def validate_suite(data: dict, loc: Location) -> dict:
                           f"({m['max_repetitions']}) is below min_repetitions ({m['min_repetitions']})")
     _validate_decoders(suite, loc)
     _validate_gate(suite, loc)
+    suite["lint_warnings"] = lint_suite(suite, loc)
     return suite
 
 
@@ -233,5 +252,5 @@ def load_suite(name_or_path: str, overrides: list[str] | None = None) -> dict:
 
 
 def suite_hash(suite: dict) -> str:
-    body = {k: v for k, v in suite.items() if k != "source"}
+    body = {k: v for k, v in suite.items() if k not in ("source", "lint_warnings")}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]

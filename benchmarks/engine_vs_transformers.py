@@ -1,0 +1,72 @@
+"""dgbench's diffusion engine against transformers' DiffusionGemma generate, in one process.
+
+Same model, same settings, same seeds; calls interleaved (A B A B ...) so drift on a shared machine
+hits both alike. Every pair of calls is checked for identical output before its time counts. Prints
+committed tok/s per implementation (median and p10/p90 over repetitions) and the ratio of medians.
+
+    python benchmarks/engine_vs_transformers.py                  # CPU, the two small specs
+    python benchmarks/engine_vs_transformers.py --device cuda --reps 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from dgbench.backends import ENGINES
+from dgbench.harness.scenario import synthetic_prompts
+from dgbench.models.registry import get
+from dgbench.models.synthetic import build_synthetic
+from dgbench.stats import summarize
+from dgbench.telemetry.timing import Clock
+from dgbench.validation import Location, validate_mapping
+
+
+def bench(model_name: str, device: str, batch: int, prompt: int, gen: int, steps: int, reps: int,
+          adaptive: bool) -> dict:
+    spec = get(model_name)
+    model = build_synthetic(spec, device=device, dtype="float32" if device == "cpu" else "bfloat16")
+    knobs = {"max_denoising_steps": steps, "adaptive_stopping": adaptive}
+    decoders = {name: ENGINES[name].factory(model, spec, validate_mapping(
+        {k: v for k, v in knobs.items()}, ENGINES[name].knobs, Location("bench")))
+        for name in ("hf-diffusion", "dgbench-diffusion")}
+    ids, mask = synthetic_prompts(batch, prompt, spec.text_config["vocab_size"], 3, seed=0, device=device)
+    clock = Clock(device)
+    tok_s = {name: [] for name in decoders}
+    for rep in range(-2, reps):  # two warmup rounds
+        outs = {}
+        for name, dec in decoders.items():
+            rec = dec.generate(ids, mask, gen, fixed_length=True, seed=rep + 100, clock=clock)
+            outs[name] = rec.tokens
+            if rep >= 0:
+                tok_s[name].append(sum(rec.useful_tokens) / rec.e2e_s)
+        assert outs["hf-diffusion"] == outs["dgbench-diffusion"], f"outputs differ at rep {rep}"
+    s = {name: summarize(v) for name, v in tok_s.items()}
+    return {"model": model_name, "batch": batch, "gen": gen, "steps": steps, "summary": s,
+            "ratio": s["dgbench-diffusion"]["median"] / s["hf-diffusion"]["median"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--reps", type=int, default=10)
+    args = ap.parse_args()
+    torch.set_grad_enabled(False)
+    cases = [("diffusiongemma-tiny", 1, 16, 64, 8), ("diffusiongemma-tiny", 4, 16, 64, 8),
+             ("diffusiongemma-small", 1, 32, 128, 16), ("diffusiongemma-small", 4, 32, 128, 16)]
+    print(f"device={args.device} torch={torch.__version__} threads={torch.get_num_threads()} reps={args.reps}")
+    print(f"{'model':22} {'batch':>5} {'gen':>4} {'steps':>5}  {'transformers tok/s':>26}  "
+          f"{'dgbench tok/s':>26}  ratio")
+    started = time.time()
+    for model_name, batch, prompt, gen, steps in cases:
+        r = bench(model_name, args.device, batch, prompt, gen, steps, args.reps, adaptive=True)
+        fmt = lambda s: f"{s['median']:8.1f} [{s['p10']:7.1f}-{s['p90']:7.1f}] n={s['n']}"  # noqa: E731
+        print(f"{model_name:22} {batch:5d} {gen:4d} {steps:5d}  {fmt(r['summary']['hf-diffusion']):>26}  "
+              f"{fmt(r['summary']['dgbench-diffusion']):>26}  {r['ratio']:.2f}x", flush=True)
+    print(f"identical output on every repetition; {time.time() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
