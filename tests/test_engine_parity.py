@@ -117,3 +117,24 @@ def test_trajectory_hook_sees_every_step(models):
     assert [(e.canvas, e.step) for e in events[:6]] == [(0, i) for i in range(5)] + [(1, 0)]
     assert events[0].accepted.shape == (2, 16) and events[0].entropy.shape == (2, 16)
     assert all(e.accepted.sum() >= 1 for e in events), "entropy-bound acceptance always accepts one token"
+
+
+def test_compiled_engine_gives_the_reference_tokens(models):
+    """compile=True fuses kernels, which may round differently; on this model the tokens must still match."""
+    from dgbench.backends import ENGINES
+    from dgbench.harness.scenario import synthetic_prompts
+    from dgbench.telemetry.timing import Clock
+    from dgbench.validation import Location, validate_mapping
+
+    spec = get("diffusiongemma-tiny")
+    model = models["plain"]
+    knobs = {"max_denoising_steps": 3}
+    ref = ENGINES["hf-diffusion"].factory(model, spec, validate_mapping(knobs, ENGINES["hf-diffusion"].knobs,
+                                                                      Location("t")))
+    fast = ENGINES["dgbench-diffusion"].factory(model, spec, validate_mapping(
+        {**knobs, "compile": True}, ENGINES["dgbench-diffusion"].knobs, Location("t")))
+    ids, mask = synthetic_prompts(2, 8, V, 3, seed=0, device="cpu")
+    for seed in range(3):
+        a = ref.generate(ids, mask, 32, fixed_length=True, seed=seed, clock=Clock())
+        b = fast.generate(ids, mask, 32, fixed_length=True, seed=seed, clock=Clock())
+        assert a.tokens == b.tokens and a.nfe == b.nfe
