@@ -146,3 +146,16 @@ def test_list_commands():
     assert "hf-diffusion" in run_cli("list", "engines").stdout
     assert "h100-sxm" in run_cli("list", "profiles").stdout
     assert run_cli("list", "tasks").returncode == 0
+
+
+def test_trajectory_is_stored_with_the_point(tmp_path):
+    proc = run_cli("run", "--suite", "smoke", "--out", tmp_path, "--set", "decoders=[{name: d, model: "
+                   "diffusiongemma-tiny, engine: dgbench-diffusion, knobs: {max_denoising_steps: 3, "
+                   "record_trajectory: true}}]", "--set", "sweep.gen_length=[32]", "--set", "measure.min_repetitions=1",
+                   "--set", "measure.min_time_s=0")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    _, points = load_run(only_run_dir(tmp_path))
+    traj = points[0]["trajectory"]
+    assert len(traj) == 2 * 3, "two canvases of three steps"
+    assert [(t["canvas"], t["step"]) for t in traj[:4]] == [(0, 0), (0, 1), (0, 2), (1, 0)]
+    assert all(len(t["entropy"]) == 16 and len(t["argmax"]) == 16 and t["accepted"] for t in traj)

@@ -88,4 +88,6 @@ def run_point(decoder, point, vocab: int, n_special: int, device: str, measure: 
         "step_cap": last.step_cap,
         "canvas_length": last.canvas_length,
         "sample_tokens": records[0].tokens[0][:64],  # rep 0: the same seed in every decoder
+        # The denoising trajectory of rep 0's first sequence, when the engine was asked to record it.
+        **({"trajectory": records[0].extra["trajectory"]} if records[0].extra.get("trajectory") else {}),
     }
