@@ -115,7 +115,7 @@ def test_engine_and_reference_give_the_same_tokens_in_a_real_run(smoke_run):
         ours, ref = (next(p for p in points if p["decoder"] == d and p["params"]["gen_length"] == gen)
                      for d in ("diffusion", "diffusion-hf"))
         assert ours["sample_tokens"] == ref["sample_tokens"]
-        assert ours["reps"]["nfe"] == ref["reps"]["nfe"]
+        assert set(ours["reps"]["nfe"]) == set(ref["reps"]["nfe"]) == {gen // 16 * 4}
 
 
 def test_resume_refuses_a_changed_suite(smoke_run, tmp_path):

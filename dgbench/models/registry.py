@@ -67,6 +67,20 @@ register(ModelSpec("gemma4-small", "gemma4", "autoregressive", "Gemma4ForCausalL
                    description="AR twin of diffusiongemma-small (same widths)"))
 
 
+# A bidirectional Llama run as a masked-diffusion denoiser (LLaDA's recipe on a small scale): the same
+# transformers architecture a causal LM uses, called with a full 4D attention mask. Special ids 0..3 so
+# synthetic prompts (drawn above the special ids) never contain the mask token. initializer_range 0.3:
+# at the default 0.02 a random model predicts about two distinct tokens and every sampler agrees.
+_MASKED_TINY = dict(vocab_size=128, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                    num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                    initializer_range=0.3, tie_word_embeddings=False)
+register(ModelSpec("llama-masked-tiny", "llama", "diffusion", "LlamaForCausalLM", _MASKED_TINY,
+                   source="transformers 5.23 LlamaForCausalLM run bidirectionally (4D mask); widths chosen by "
+                          "dgbench; random weights",
+                   description="masked-diffusion denoiser (LLaDA-style) for sampler comparisons: 2 layers, d=64",
+                   special_tokens={"pad": 0, "eos": 1, "bos": 2, "mask": 3}))
+
+
 def names() -> list[str]:
     return sorted(SPECS)
 

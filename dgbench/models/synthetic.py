@@ -41,6 +41,12 @@ def build_config(spec: ModelSpec):
         return Gemma4TextConfig(**spec.text_config, enable_moe_block=True, hidden_size_per_layer_input=0,
                                 vocab_size_per_layer_input=spec.text_config["vocab_size"],
                                 pad_token_id=tokens["pad"], eos_token_id=tokens["eos"], bos_token_id=tokens["bos"])
+    if spec.architecture == "LlamaForCausalLM":
+        from transformers import LlamaConfig
+
+        tokens = spec.special_tokens
+        return LlamaConfig(**spec.text_config, pad_token_id=tokens["pad"], eos_token_id=tokens["eos"],
+                           bos_token_id=tokens["bos"])
     raise ValueError(f"{spec.name}: no builder for architecture {spec.architecture!r}")
 
 
@@ -58,6 +64,10 @@ def build_synthetic(spec: ModelSpec, device: str = "cpu", dtype: str = "float32"
             model = DiffusionGemmaForBlockDiffusion(config)
             model.model.encoder.vision_tower = None   # text only: see _TINY_VISION
             model.model.encoder.embed_vision = None
+        elif spec.architecture == "LlamaForCausalLM":
+            from transformers import LlamaForCausalLM
+
+            model = LlamaForCausalLM(config)
         else:
             from transformers import Gemma4ForCausalLM
 
