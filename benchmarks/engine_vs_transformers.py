@@ -1,8 +1,9 @@
 """dgbench's diffusion engine against transformers' DiffusionGemma generate, in one process.
 
 Same model, same settings, same seeds; calls interleaved (A B A B ...) so drift on a shared machine
-hits both alike. Every pair of calls is checked for identical output before its time counts. Prints
-committed tok/s per implementation (median and p10/p90 over repetitions) and the ratio of medians.
+hits both alike. Every repetition's tokens are compared with transformers'; a ratio counts only for a
+variant whose tokens were identical in every repetition. Prints committed tok/s per implementation
+(median and p10/p90 over repetitions) and the ratio of medians.
 
     python benchmarks/engine_vs_transformers.py                  # CPU, the two small specs
     python benchmarks/engine_vs_transformers.py --device cuda --reps 30
@@ -37,6 +38,7 @@ def bench(model_name: str, device: str, batch: int, prompt: int, gen: int, steps
     ids, mask = synthetic_prompts(batch, prompt, spec.text_config["vocab_size"], 3, seed=0, device=device)
     clock = Clock(device)
     tok_s = {name: [] for name in decoders}
+    identical = {name: 0 for name in decoders}
     compile_started = time.time()
     for rep in range(-2, reps):  # two warmup rounds (the first compiles)
         if rep == -1:
@@ -48,9 +50,11 @@ def bench(model_name: str, device: str, batch: int, prompt: int, gen: int, steps
             if rep >= 0:
                 tok_s[name].append(sum(rec.useful_tokens) / rec.e2e_s)
         for label in outs:
-            assert outs[label] == outs["transformers"], f"{label}: output differs from transformers at rep {rep}"
+            if rep >= 0:
+                identical[label] += outs[label] == outs["transformers"]
     s = {name: summarize(v) for name, v in tok_s.items()}
     return {"model": model_name, "batch": batch, "gen": gen, "steps": steps, "summary": s, "first_round_s": compile_s,
+            "identical": identical,
             "ratio": {label: s[label]["median"] / s["transformers"]["median"] for label in s}}
 
 
@@ -70,9 +74,11 @@ def main() -> None:
         print(f"{model_name} batch={batch} prompt={prompt} gen={gen} steps/canvas={steps} "
               f"(first round incl. compile: {r['first_round_s']:.1f} s)")
         for label, s in r["summary"].items():
+            same = r["identical"][label]
             print(f"  {label:16} {s['median']:8.1f} [{s['p10']:7.1f}-{s['p90']:7.1f}] n={s['n']}  "
-                  f"{r['ratio'][label]:.2f}x", flush=True)
-    print(f"identical output on every repetition; {time.time() - started:.0f} s")
+                  f"{r['ratio'][label]:.2f}x  identical tokens in {same}/{s['n']} reps"
+                  f"{'' if same == s['n'] else '  (NOT at identical output: ratio does not count)'}", flush=True)
+    print(f"{time.time() - started:.0f} s")
 
 
 if __name__ == "__main__":

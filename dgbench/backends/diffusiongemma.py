@@ -45,11 +45,13 @@ class DiffusionGemmaDenoiser:
             # must not trigger a recompile each time. Identity of the resulting tokens with the eager path
             # is not guaranteed by construction (fused kernels may round differently); the benchmark and
             # tests check it run by run.
-            if not hasattr(model, "_dgbench_compiled_denoise"):
-                model._dgbench_compiled_denoise = torch.compile(DiffusionGemmaDenoiser._denoise, dynamic=True)
-            self._denoise_fn = model._dgbench_compiled_denoise
+            # Only the layer stack and head are compiled: the self-conditioning input is None on a canvas's
+            # first step, and a branch inside the graph would cost a recompile per canvas.
+            if not hasattr(model, "_dgbench_compiled_stack"):
+                model._dgbench_compiled_stack = torch.compile(DiffusionGemmaDenoiser._stack, dynamic=True)
+            self._stack_fn = model._dgbench_compiled_stack
         else:
-            self._denoise_fn = DiffusionGemmaDenoiser._denoise
+            self._stack_fn = DiffusionGemmaDenoiser._stack
 
     def begin(self, batch_size: int, max_length: int) -> None:
         from transformers import DynamicCache
@@ -81,9 +83,6 @@ class DiffusionGemmaDenoiser:
         return _CanvasContext(masks, rope, position_ids)
 
     def denoise(self, canvas, sc_logits, sc_probs, context: _CanvasContext):
-        return self._denoise_fn(self, canvas, sc_logits, sc_probs, context)
-
-    def _denoise(self, canvas, sc_logits, sc_probs, context: _CanvasContext):
         import torch
 
         embed = self.decoder.embed_tokens
@@ -94,7 +93,11 @@ class DiffusionGemmaDenoiser:
             probs = sc_probs if self.reuse_probs else \
                 sc_logits.to(self.emb_dtype).softmax(dim=-1, dtype=torch.float32)  # (B, L, V)
             soft = torch.matmul(probs.to(self.emb_dtype), embed.weight) * embed.embed_scale.to(inputs.dtype)
-        hidden = self.decoder.self_conditioning(inputs, soft)
+        return self._stack_fn(self, self.decoder.self_conditioning(inputs, soft), context)
+
+    def _stack(self, hidden, context: _CanvasContext):
+        import torch
+
         for i, layer in enumerate(self.decoder.layers[:self.n_layers]):
             kind = self.layer_types[i]
             hidden = layer(hidden, position_embeddings=context.rope[kind], attention_mask=context.masks[kind],
