@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=_Formatter, epilog=LIST_EPILOG,
                          description="List what dgbench knows about.")
     lst.add_argument("what", choices=["suites", "models", "engines", "tasks", "profiles"])
+
+    from dgbench.cli_fit import add_fit_parser
+
+    add_fit_parser(sub, _Formatter)
     return parser
 
 
@@ -90,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
             from dgbench.cli_list import cmd_list
 
             return cmd_list(args.what)
+        if args.command == "fit":
+            from dgbench.cli_fit import cmd_fit
+
+            return cmd_fit(args)
     except DgbenchError as e:
         print(f"dgbench: error: {e}", file=sys.stderr)
         return e.exit_code

@@ -28,13 +28,28 @@ def cmd_list(what: str) -> int:
             rows.append([name, data.get("scenario", "latency"), data.get("description", ""), str(path)])
         console.print(_table("suites (dgbench run --suite NAME)", ["name", "scenario", "description", "file"], rows))
     elif what == "models":
+        from dgbench.models.params import formula, human
         from dgbench.models.registry import SPECS
 
-        rows = [[s.name, s.family, s.paradigm, s.architecture, s.text_config["num_hidden_layers"],
-                 s.text_config["hidden_size"], s.canvas_length or "-", s.weights, s.description]
-                for s in SPECS.values()]
-        console.print(_table("models", ["name", "family", "paradigm", "architecture", "layers", "hidden",
-                                        "canvas", "weights", "description"], rows))
+        def counted(value: int, advertised: float | None) -> str:
+            # Computed from the config (dgbench.models.params), with the model card's figure beside it.
+            return human(value) + (f" (card {human(advertised)})" if advertised else "")
+
+        rows, sources = [], []
+        for i, s in enumerate(SPECS.values(), 1):
+            counts = formula(s)
+            rows.append([s.name, s.family, s.paradigm, counted(counts.total, s.total_params_advertised),
+                         counted(counts.active, s.active_params_advertised), s.text_config["num_hidden_layers"],
+                         s.canvas_length or "-", s.weights + (f"\n(checkpoint {s.checkpoint})" if s.checkpoint else ""),
+                         f"[{i}]"])
+            sources.append(f"[{i}] {s.name}: {s.source}")
+        # The sources are paragraphs (every number's origin): printed in full under the table, not squeezed
+        # into a column.
+        console.print(_table("models (parameters: total and active per token, embeddings included, tied ones once)",
+                             ["name", "family", "paradigm", "total", "active", "layers", "canvas", "weights",
+                              "source"], rows))
+        for line in sources:
+            console.print(line, highlight=False)
     elif what == "engines":
         from dgbench.backends import ENGINES
 

@@ -17,8 +17,6 @@ Like the other engine modules, nothing here imports torch or transformers at imp
 from __future__ import annotations
 
 import functools
-import json
-from pathlib import Path
 
 from dgbench.backends.base import Decoder, GenerationRecord, register_engine, useful_length
 from dgbench.errors import ConfigError
@@ -147,33 +145,13 @@ def make_denoiser(model, cache: str = "none"):
 
 
 def load_masked_model(path, trust_remote_code: bool = False, dtype: str = "float32", device: str = "cpu"):
-    """A masked-diffusion model from a local directory (offline: local_files_only). `...ForMaskedLM`
-    architectures load as masked LMs, remote code (auto_map: LLaDA, Dream) through its own classes, and
-    anything else as a causal LM to be run bidirectionally."""
-    root = Path(path).expanduser()
-    config_file = root / "config.json"
-    if not config_file.is_file():
-        raise ConfigError(f"masked model {str(path)!r} not found: looked for {config_file.resolve()} "
-                          "(a local directory written by save_pretrained; nothing is downloaded)")
-    raw = json.loads(config_file.read_text())
-    auto_map = raw.get("auto_map") or {}
-    if auto_map and not trust_remote_code:
-        raise ConfigError(f"masked model {str(path)!r} needs remote code (config.json auto_map: "
-                          f"{', '.join(sorted(auto_map))}); pass trust_remote_code=True to run its Python files")
-    import torch
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM
+    """A masked-diffusion model from a local directory or the local HF cache (offline), through the shared
+    loader (dgbench.models.loading): `...ForMaskedLM` architectures load as masked LMs, remote code
+    (auto_map: LLaDA, Dream) through its own classes and only with trust_remote_code, and a decoder
+    architecture as itself, to be run bidirectionally."""
+    from dgbench.models.loading import load_pretrained
 
-    kwargs = dict(local_files_only=True, trust_remote_code=trust_remote_code)
-    config = AutoConfig.from_pretrained(root, **kwargs)
-    architectures = raw.get("architectures") or []
-    if auto_map:
-        auto = AutoModelForMaskedLM if "AutoModelForMaskedLM" in auto_map else AutoModel
-    elif any(a.endswith("ForMaskedLM") for a in architectures):
-        auto = AutoModelForMaskedLM
-    else:
-        auto = AutoModelForCausalLM
-    model = auto.from_pretrained(root, config=config, dtype=getattr(torch, dtype), **kwargs)
-    return model.to(device).eval()
+    return load_pretrained(path, trust_remote_code=trust_remote_code, dtype=dtype, device=device)
 
 
 MASKED_KNOBS = {

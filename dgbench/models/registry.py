@@ -3,7 +3,8 @@
 A spec is a real transformers architecture plus the numbers of its text configuration. The small
 specs here are what CI and the embedded suites run with random ("synthetic") weights; both members
 of a pair share every width, so the diffusion and autoregressive rows differ only in architecture
-and decoding.
+and decoding. The full-size specs carry the published geometry of the models the benchmark is about;
+every number's origin is written in the spec's `source`, uncertain ones said to be uncertain.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    family: str            # "diffusiongemma" | "gemma4"
+    family: str            # "diffusiongemma" | "gemma4" | "llama" | "llada" | "dream"
     paradigm: str          # "diffusion" | "autoregressive"
     architecture: str      # the transformers class that is built
     text_config: dict      # kwargs of the transformers text config
@@ -23,6 +24,12 @@ class ModelSpec:
     source: str = ""
     description: str = ""
     special_tokens: dict = field(default_factory=lambda: {"pad": 0, "eos": 1, "bos": 2})
+    # What the model card advertises (parameters, not bytes); None where it advertises nothing.
+    total_params_advertised: float | None = None
+    active_params_advertised: float | None = None
+    checkpoint: str | None = None      # local directory or hub repo id that `load_model` reads offline
+    drafter: str | None = None         # spec name of the speculative-decoding drafter for this target
+    extra_config: dict = field(default_factory=dict)  # kwargs of the outer config (e.g. the assistant's)
 
 
 # Shared widths of the small pairs. MoE settings are required: transformers 5.23's DiffusionGemma
@@ -79,6 +86,125 @@ register(ModelSpec("llama-masked-tiny", "llama", "diffusion", "LlamaForCausalLM"
                           "dgbench; random weights",
                    description="masked-diffusion denoiser (LLaDA-style) for sampler comparisons: 2 layers, d=64",
                    special_tokens={"pad": 0, "eos": 1, "bos": 2, "mask": 3}))
+
+
+# ---- full-size specs: published geometry ----
+# Gemma's special ids (pad 0, eos 1, bos 2) are the Gemma4TextConfig / DiffusionGemmaTextConfig defaults.
+
+# Gemma 4 26B-A4B text decoder. Sliding layers: 8 KV heads x 256; global layers: 2 KV heads x 512 with
+# K = V (no v_proj). Rope settings, the 5:1 layer pattern and tied embeddings are the transformers
+# defaults, which are the published ones (../shared/FACTS.md).
+_G4_26B = dict(vocab_size=262_144, hidden_size=2816, intermediate_size=2112, num_hidden_layers=30,
+               num_attention_heads=16, num_key_value_heads=8, head_dim=256, global_head_dim=512,
+               num_global_key_value_heads=2, sliding_window=1024, max_position_embeddings=262_144,
+               num_experts=128, top_k_experts=8, moe_intermediate_size=704)
+
+_SOURCE_26B_GEOMETRY = (
+    "geometry (30 layers, hidden 2816, 16 query heads, KV heads 8 sliding / 2 global, head_dim 256 / global 512, "
+    "dense MLP 2112 beside 128 experts top-8 of 704, vocab 262,144 tied, window 1024, 5 sliding : 1 full, "
+    "262,144 positions): the published google/gemma-4-26B-A4B-it text_config as quoted in ../shared/FACTS.md; "
+    "the 2 global KV heads also in transformers 5.23's own EP-plan comment ('num_global_key_value_heads=2'); "
+    "layer pattern, rope and tied embeddings are transformers 5.23 config defaults")
+
+register(ModelSpec(
+    "diffusiongemma-26b-a4b", "diffusiongemma", "diffusion", "DiffusionGemmaForBlockDiffusion", _G4_26B,
+    canvas_length=256, checkpoint="google/diffusiongemma-26B-A4B-it",
+    total_params_advertised=25.2e9, active_params_advertised=3.8e9,
+    source=(
+        "text part of google/diffusiongemma-26B-A4B-it. " + _SOURCE_26B_GEOMETRY + "; canvas 256: "
+        "DiffusionGemmaConfig default and the card ('256-token blocks'); encoder and decoder share every layer "
+        "weight (transformers _tied_weights_keys), the decoder adds self-conditioning (an MLP of width 2112); "
+        "global layers are K=V by construction in DiffusionGemma attention (v_proj on sliding layers only), so a "
+        "quoted attention_k_eq_v=false changes nothing in 5.23. Advertised 25.2B total / 3.8B active: model card "
+        "table (as quoted by build.nvidia.com and the NVFP4 card). The vision tower (~550M per the Gemma 4 card) is "
+        "left out; cross-check: bf16 files 51,647,701,024 B (FACTS.md) = 25.82B params = this text part + ~0.57B"),
+    description="DiffusionGemma 26B-A4B text model: block diffusion, canvas 256, 128 experts top-8"))
+
+register(ModelSpec(
+    "gemma4-26b-a4b", "gemma4", "autoregressive", "Gemma4ForCausalLM",
+    {**_G4_26B, "attention_k_eq_v": True, "final_logit_softcapping": 30.0},
+    checkpoint="google/gemma-4-26B-A4B-it", total_params_advertised=25.2e9, active_params_advertised=3.8e9,
+    source=(
+        "text decoder of google/gemma-4-26B-A4B-it built as Gemma4ForCausalLM. " + _SOURCE_26B_GEOMETRY +
+        "; attention_k_eq_v true and final_logit_softcapping 30: FACTS.md. Advertised 25.2B total / 3.8B active: "
+        "Gemma 4 model card table ('26B' in the name is rounded); the vision tower (~550M) is left out"),
+    description="Gemma 4 26B-A4B MoE causal LM: the autoregressive baseline of the same size"))
+
+# Gemma 4 12B ("Unified", encoder-free). transformers 5.23 ships it as gemma4_unified, whose text decoder
+# has the same modules as gemma4's (attention, MLP, norms; test_model_specs builds both and compares), so
+# the dense Gemma4ForCausalLM stands in and pairs with the gemma4_assistant drafter below.
+_G4_12B = dict(vocab_size=262_144, hidden_size=3840, intermediate_size=15_360, num_hidden_layers=48,
+               num_attention_heads=16, num_key_value_heads=8, head_dim=256, global_head_dim=512,
+               num_global_key_value_heads=1, attention_k_eq_v=True, sliding_window=1024,
+               max_position_embeddings=262_144, final_logit_softcapping=30.0)
+register(ModelSpec(
+    "gemma4-12b", "gemma4", "autoregressive", "Gemma4ForCausalLM", _G4_12B,
+    checkpoint="google/gemma-4-12B-it", total_params_advertised=11.95e9, active_params_advertised=11.95e9,
+    drafter="gemma4-12b-assistant",
+    source=(
+        "dense target for the speculative comparison: text decoder of google/gemma-4-12B-it (transformers model "
+        "type gemma4_unified; same decoder modules as gemma4). 48 layers (40 sliding + 8 global), hidden 3840, "
+        "16 query heads, 8 KV heads sliding / 1 global, head_dim 256 / global 512, MLP 15,360, vocab 262,144, "
+        "window 1024: the model's config.json as tabulated in a public walkthrough (iamulya.one, 'Inside LLM "
+        "inference') and in third-party summaries of the card (48 layers, 3840, 1024 window); "
+        "attention_k_eq_v=true is an assumption (transformers applies the 1 global KV head only with it; without "
+        "it the count grows by 15.7M); softcapping 30 assumed as for the 26B. Advertised 11.95B: model card as "
+        "quoted by labindex (it includes ~35M of vision/audio embedders left out here)"),
+    description="Gemma 4 12B dense causal LM (speculative-decoding target; drafter gemma4-12b-assistant)"))
+
+# The MTP drafter reads the target's KV (every layer is KV-shared), so its KV heads and head dims must be
+# the target's; everything else about its geometry is unpublished as far as we could read.
+_G4_12B_DRAFT = dict(vocab_size=262_144, hidden_size=1024, intermediate_size=8192, num_hidden_layers=4,
+                     num_attention_heads=16, num_key_value_heads=8, head_dim=256, global_head_dim=512,
+                     num_global_key_value_heads=1, attention_k_eq_v=True, sliding_window=1024,
+                     max_position_embeddings=262_144, final_logit_softcapping=30.0)
+register(ModelSpec(
+    "gemma4-12b-assistant", "gemma4", "autoregressive", "Gemma4AssistantForCausalLM", _G4_12B_DRAFT,
+    checkpoint="google/gemma-4-12B-it-assistant", total_params_advertised=423e6, active_params_advertised=423e6,
+    extra_config={"backbone_hidden_size": 3840},
+    source=(
+        "MTP drafter of gemma4-12b, transformers gemma4_assistant architecture (the hub checkpoint is "
+        "gemma4_unified_assistant, same modules). Forced by the architecture: backbone_hidden_size 3840 (the "
+        "target's hidden), KV heads 8 / 1 and head_dim 256 / 512 (it attends over the target's KV), vocab 262,144. "
+        "NOT published where we could read: hidden 1024, 4 layers (3 sliding + 1 global), 16 heads, MLP 8192 are "
+        "dgbench's guess, fitted so the total matches the 423M the hub listing shows for "
+        "google/gemma-4-12B-it-assistant"),
+    description="Gemma 4 12B MTP drafter (geometry guessed to match the advertised 423M)"))
+
+# LLaDA 8B (GSAI-ML/LLaDA-8B-Base / -Instruct): a LLaMA-like bidirectional transformer in its own remote
+# code (LLaDAModelLM); offline we build the same tensors as LlamaForCausalLM and run it with a full mask.
+register(ModelSpec(
+    "llada-8b", "llada", "diffusion", "LlamaForCausalLM",
+    dict(vocab_size=126_464, hidden_size=4096, intermediate_size=12_288, num_hidden_layers=32,
+         num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=4096, rms_norm_eps=1e-5,
+         rope_parameters={"rope_type": "default", "rope_theta": 500_000.0}, tie_word_embeddings=False),
+    checkpoint="GSAI-ML/LLaDA-8B-Instruct", total_params_advertised=8.02e9, active_params_advertised=8.02e9,
+    special_tokens={"pad": 126_081, "eos": 126_081, "bos": 126_080, "mask": 126_336},
+    source=(
+        "LLaDA-8B config.json (d_model 4096, n_layers 32, n_heads = n_kv_heads 32, mlp_hidden_size 12,288 used as "
+        "the SwiGLU width of separate gate and up projections, vocab/embedding_size 126,464, weight_tying false, "
+        "no biases, RMSNorm eps 1e-5) and the LLaDA paper's Table (8.02B total, 6.98B non-embedding; the formula "
+        "here gives both); special ids bos 126080, eos = pad 126081, mask 126336 from the config/tokenizer as used "
+        "in public LLaDA code. From memory, not re-read here: rope_theta 500,000 and 4096 max positions (neither "
+        "changes the parameter count). Built as LlamaForCausalLM: same tensor shapes, no remote code"),
+    description="LLaDA 8B masked-diffusion LM (LLaMA geometry, no KV cache in the original)"))
+
+# Dream-v0 7B (Dream-org/Dream-v0-Instruct-7B): initialised from Qwen2.5-7B and keeps its geometry and
+# its shifted logits (masked_lm.EncoderDenoiser handles the shift for the remote-code model).
+register(ModelSpec(
+    "dream-7b", "dream", "diffusion", "Qwen2ForCausalLM",
+    dict(vocab_size=152_064, hidden_size=3584, intermediate_size=18_944, num_hidden_layers=28,
+         num_attention_heads=28, num_key_value_heads=4, max_position_embeddings=131_072, rms_norm_eps=1e-6,
+         rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0}, tie_word_embeddings=False),
+    checkpoint="Dream-org/Dream-v0-Instruct-7B", total_params_advertised=7.6e9, active_params_advertised=7.6e9,
+    special_tokens={"pad": 151_643, "eos": 151_643, "bos": 151_643, "mask": 151_666},
+    source=(
+        "Qwen2.5-7B geometry (hidden 3584, 28 layers, 28 query / 4 KV heads, MLP 18,944, vocab 152,064, q/k/v "
+        "biases, untied embeddings, rope_theta 1e6): Qwen2.5 technical report / Qwen2.5-7B config.json, which "
+        "Dream-v0 keeps (Dream paper: initialised from Qwen2.5 7B); advertised 7.6B total (6.5B non-embedding) is "
+        "Qwen2.5-7B's card. Special ids from memory of Dream's config.json, unverified offline: mask 151666, "
+        "eos = pad = bos 151643. Built as Qwen2ForCausalLM: same tensor shapes, no remote code"),
+    description="Dream-v0 7B masked-diffusion LM (Qwen2.5-7B geometry)"))
 
 
 def names() -> list[str]:
