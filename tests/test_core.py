@@ -74,3 +74,15 @@ def test_results_store_rejects_corruption_and_missing_runs(tmp_path):
     (tmp_path / "points.jsonl").write_text('garbage\n{"point_id": "a"}\n')
     with pytest.raises(ResultsError, match="points.jsonl:1: corrupted line"):
         RunStore(tmp_path).read_points()
+
+
+def test_synthetic_prompts_never_contain_a_special_id():
+    from dgbench.harness.scenario import synthetic_prompts
+
+    ids, mask = synthetic_prompts(64, 64, 20, [0, 1, 2, 17], seed=0, device="cpu")
+    values = set(ids.flatten().tolist())
+    assert values == set(range(20)) - {0, 1, 2, 17}, "every other id is drawn, no special one"
+    assert mask.all()
+    # A count n means ids 0..n-1, drawing the same prompts as the explicit list.
+    assert ids.equal(synthetic_prompts(64, 64, 20, [0, 1, 2, 17], 0, "cpu")[0])
+    assert synthetic_prompts(4, 8, 50, 3, 1, "cpu")[0].equal(synthetic_prompts(4, 8, 50, [2, 0, 1], 1, "cpu")[0])

@@ -172,7 +172,7 @@ def _measure(point: Point, device: str, suite: dict, cache: ModelCache, dtype: s
     try:
         model = cache.get(spec, device, dtype)
         decoder = ENGINES[point.engine].factory(model, spec, point.knobs)
-        result = run_point(decoder, point, spec.text_config["vocab_size"], len(spec.special_tokens), device,
+        result = run_point(decoder, point, spec.text_config["vocab_size"], spec.special_tokens.values(), device,
                            suite["measure"], suite["seed"], on_rep)
         record.update(status="ok", **result)
     except KeyboardInterrupt:

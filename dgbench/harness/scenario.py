@@ -12,12 +12,19 @@ from dgbench.telemetry.memory import PeakMemory
 from dgbench.telemetry.timing import Clock
 
 
-def synthetic_prompts(batch: int, length: int, vocab: int, n_special: int, seed: int, device: str):
-    """Random prompt ids that avoid the special ids; the same for every repetition of a point."""
+def synthetic_prompts(batch: int, length: int, vocab: int, special, seed: int, device: str):
+    """Random prompt ids that avoid the special ids; the same for every repetition of a point.
+
+    `special` is a count n (ids 0..n-1 are special) or the ids themselves: LLaDA's and Dream's mask ids
+    sit near the top of the vocabulary, and a prompt holding the mask token would be half-masked already.
+    """
     import torch
 
+    excluded = sorted(set(range(special)) if isinstance(special, int) else {int(t) for t in special})
     gen = torch.Generator().manual_seed(seed)
-    ids = torch.randint(n_special, vocab, (batch, length), generator=gen)
+    ids = torch.randint(0, vocab - len(excluded), (batch, length), generator=gen)
+    for e in excluded:  # ascending: maps [0, V - k) one to one onto the ids that are not special
+        ids += ids >= e
     return ids.to(device), torch.ones_like(ids, dtype=torch.long).to(device)
 
 
@@ -47,9 +54,9 @@ def per_rep_metrics(rec: GenerationRecord, batch: int) -> dict[str, float | None
     return out
 
 
-def run_point(decoder, point, vocab: int, n_special: int, device: str, measure: dict, seed: int,
+def run_point(decoder, point, vocab: int, special_ids, device: str, measure: dict, seed: int,
               on_rep=None) -> dict:
-    prompts, mask = synthetic_prompts(point.batch_size, point.prompt_length, vocab, n_special, seed, device)
+    prompts, mask = synthetic_prompts(point.batch_size, point.prompt_length, vocab, special_ids, seed, device)
     clock = Clock(device)
 
     def call(rep: int) -> GenerationRecord:
