@@ -43,6 +43,11 @@ _ALL = [
     Metric("steps_per_canvas", "steps", False, "denoising steps spent on one canvas (diffusion)", deterministic=True),
     Metric("cap_hit_share", "fraction", False,
            "share of canvases whose denoising ran to the step cap (diffusion)", deterministic=True),
+    Metric("acceptance_rate", "fraction", True,
+           "speculative decoding: draft tokens the target accepted / draft tokens proposed", deterministic=True),
+    Metric("mean_accepted_length", "tok", True,
+           "speculative decoding: draft tokens accepted per verification step that had a draft",
+           deterministic=True),
     Metric("peak_mem_bytes", "B", False,
            "peak device memory during the call above the level before it (CUDA: max_memory_allocated; "
            "CPU: sampled process RSS)"),

@@ -159,3 +159,20 @@ def test_trajectory_is_stored_with_the_point(tmp_path):
     assert len(traj) == 2 * 3, "two canvases of three steps"
     assert [(t["canvas"], t["step"]) for t in traj[:4]] == [(0, 0), (0, 1), (0, 2), (1, 0)]
     assert all(len(t["entropy"]) == 16 and len(t["argmax"]) == 16 and t["accepted"] for t in traj)
+
+
+def test_speculative_rows_record_acceptance(tmp_path):
+    proc = run_cli("run", "--suite", "latency", "--out", tmp_path, "--set", "sweep.gen_length=[16]",
+                   "--set", "decoders=[{name: lookup, model: gemma4-tiny, engine: hf-autoregressive, knobs: "
+                   "{prompt_lookup_num_tokens: 3}}, {name: self-draft, model: gemma4-tiny, engine: hf-autoregressive,"
+                   " knobs: {assistant_model: gemma4-tiny, num_assistant_tokens: 4, "
+                   "assistant_confidence_threshold: 0.0}}]",
+                   "--set", "measure.min_repetitions=2", "--set", "measure.min_time_s=0", "--set", "gate.metrics=[]")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    _, points = load_run(only_run_dir(tmp_path))
+    by = {p["decoder"]: p for p in points}
+    # The target drafting for itself (same weights, greedy) has every draft accepted.
+    assert by["self-draft"]["reps"]["acceptance_rate"] == [1.0, 1.0]
+    assert by["self-draft"]["summary"]["nfe"]["median"] < 16, "accepted drafts save target forward passes"
+    assert 0.0 <= by["lookup"]["summary"]["acceptance_rate"]["median"] <= 1.0
+    assert "draft accept" in proc.stdout

@@ -43,6 +43,9 @@ def per_rep_metrics(rec: GenerationRecord, batch: int) -> dict[str, float | None
     if rec.token_times_s:  # autoregressive
         steps = len(rec.token_times_s)
         out["tpot_s"] = (rec.e2e_s - ttft) / (steps - 1) if steps > 1 else None
+    for key in ("acceptance_rate", "mean_accepted_length"):  # speculative decoding, when the engine drafts
+        if key in rec.extra:
+            out[key] = rec.extra[key]
     if rec.canvas_times_s:  # diffusion
         n = len(rec.canvas_times_s)
         out["tpot_s"] = (rec.e2e_s - ttft) / (n - 1) if n > 1 else ttft

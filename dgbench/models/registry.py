@@ -72,6 +72,12 @@ register(ModelSpec("diffusiongemma-small", "diffusiongemma", "diffusion", "Diffu
                    description="CPU latency size: 4 layers, d=256, vocab 4096, 8 experts top-2"))
 register(ModelSpec("gemma4-small", "gemma4", "autoregressive", "Gemma4ForCausalLM", _SMALL, source=_SOURCE_SMALL,
                    description="AR twin of diffusiongemma-small (same widths)"))
+# A draft model for speculative decoding of gemma4-small: same vocabulary (required to verify its tokens),
+# one layer at half the width. transformers 5.23 cannot build Gemma 4's own drafter (gemma4_assistant)
+# standalone at small size with random weights, so the latency suite drafts with a smaller Gemma 4.
+register(ModelSpec("gemma4-small-draft", "gemma4", "autoregressive", "Gemma4ForCausalLM",
+                   _small_text(hidden=128, layers=1, vocab=4096, heads=2, experts=4, expert_ffn=64),
+                   source=_SOURCE_SMALL, description="1-layer draft model for gemma4-small (same vocabulary)"))
 
 
 # A bidirectional Llama run as a masked-diffusion denoiser (LLaDA's recipe on a small scale): the same

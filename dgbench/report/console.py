@@ -35,20 +35,24 @@ COLUMNS = [
     ("NFE passes", "nfe", 1.0),
     ("tok/forward", "tokens_per_forward", 1.0),
     ("in-step tok/s", "in_step_tok_s", 1.0),
+    ("draft accept", "acceptance_rate", 1.0),
 ]
 
 
 def summary_table(points: list[dict], title: str = "") -> Table:
     knob_names = sorted({k for p in points for k in p.get("params", {})
                          if k not in ("batch_size", "gen_length", "prompt_length")})
+    # Metric columns that no point has (in-step throughput in an AR-only run, acceptance without
+    # speculative rows) are left out rather than shown empty.
+    columns = [c for c in COLUMNS if any(c[1] in p.get("summary", {}) for p in points)] or COLUMNS[:1]
     table = Table(title=title, show_lines=False)
-    table.add_column("decoder")
-    table.add_column("model")
+    table.add_column("decoder", no_wrap=True)
+    table.add_column("model", no_wrap=True)
     table.add_column("batch", justify="right")
     table.add_column("gen tok", justify="right")
     for k in knob_names:
         table.add_column(k, justify="right")
-    for header, _, _ in COLUMNS:
+    for header, _, _ in columns:
         table.add_column(header, justify="right")
     table.add_column("peak MiB", justify="right")
     table.add_column("n", justify="right")
@@ -58,10 +62,10 @@ def summary_table(points: list[dict], title: str = "") -> Table:
         row += [str(params.get(k, "")) for k in knob_names]
         if p.get("status") != "ok":
             err = p.get("error", {})
-            row += [f"FAILED: {err.get('kind', '?')}"] + ["" for _ in COLUMNS[1:]] + ["", ""]
+            row += [f"FAILED: {err.get('kind', '?')}"] + ["" for _ in columns[1:]] + ["", ""]
         else:
             s = p.get("summary", {})
-            row += [spread(s.get(metric), scale) for _, metric, scale in COLUMNS]
+            row += [spread(s.get(metric), scale) for _, metric, scale in columns]
             mem = p.get("memory") or {}
             row.append(_fmt(mem.get("peak_mem_bytes"), 1 / 2**20) if mem else "-")
             row.append(str(s.get("e2e_s", {}).get("n", 0)))
@@ -71,5 +75,7 @@ def summary_table(points: list[dict], title: str = "") -> Table:
 
 def definitions_footer(points: list[dict]) -> str:
     used = {"committed_tok_s", "ttft_s", "tpot_s", "nfe", "tokens_per_forward", "in_step_tok_s", "peak_mem_bytes"}
+    if any("acceptance_rate" in p.get("summary", {}) for p in points):
+        used.add("acceptance_rate")
     lines = [f"  {METRICS[m].name} ({METRICS[m].unit}): {METRICS[m].definition}" for m in sorted(used)]
     return escape("Cells are median [p10-p90] over n timed repetitions (after warmup).\n" + "\n".join(lines))
