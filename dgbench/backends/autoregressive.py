@@ -14,11 +14,16 @@ from __future__ import annotations
 from dgbench.backends.base import Decoder, GenerationRecord, register_engine, useful_length
 from dgbench.validation import Field
 
-DGBENCH_AR_KNOBS = {
+# Shared by both AR engines, so the same suite knobs sample the same way in each.
+SAMPLING_KNOBS = {
     "do_sample": Field(bool, default=False, help="sample instead of greedy decoding"),
     "temperature": Field(float, default=1.0, min=1e-6, help="sampling temperature (with do_sample)"),
     "top_k": Field(int, default=None, allow_none=True, min=1,
                    help="sample only among the k most likely tokens (with do_sample); unset: the whole vocabulary"),
+}
+
+DGBENCH_AR_KNOBS = {
+    **SAMPLING_KNOBS,
     "cache": Field(str, default="dynamic", choices=["dynamic", "static"],
                    help="KV cache kind: dynamic grows, static is preallocated (fixed shapes for compile)"),
     "compile": Field(bool, default=False,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from dgbench.backends.autoregressive import ARInfillMixin
+from dgbench.backends.autoregressive import SAMPLING_KNOBS, ARInfillMixin
 from dgbench.backends.base import Decoder, GenerationRecord, MarkingStreamer, register_engine, useful_length
 from dgbench.errors import ConfigError
 from dgbench.validation import Field
@@ -24,10 +24,7 @@ def _model_names() -> list[str]:
 
 
 AR_KNOBS = {
-    "do_sample": Field(bool, default=False, help="sample instead of greedy decoding"),
-    "temperature": Field(float, default=1.0, min=1e-6, help="sampling temperature (with do_sample)"),
-    "top_k": Field(int, default=None, allow_none=True, min=1,
-                   help="sample only among the k most likely tokens (with do_sample); unset: the whole vocabulary"),
+    **SAMPLING_KNOBS,
     "cache_implementation": Field(str, default="dynamic", choices=["dynamic", "static"],
                                   help="KV cache kind: dynamic grows, static is preallocated"),
     "assistant_model": Field(str, default=None, allow_none=True, choices=_model_names,
