@@ -145,7 +145,8 @@ def test_list_commands():
     assert "diffusiongemma-small" in out and "gemma4-small" in out and "synthetic" in out
     assert "hf-diffusion" in run_cli("list", "engines").stdout
     assert "h100-sxm" in run_cli("list", "profiles").stdout
-    assert run_cli("list", "tasks").returncode == 0
+    out = run_cli("list", "tasks").stdout
+    assert "sudoku" in out and "gpqa" in out
 
 
 def test_trajectory_is_stored_with_the_point(tmp_path):

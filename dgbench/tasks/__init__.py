@@ -1,3 +1,34 @@
-"""Quality tasks: loaders, prompt formats and scorers, registered by name."""
+"""Quality tasks: loaders, prompt formats and scorers, registered by name.
 
-TASKS: dict = {}
+The registry holds names and one-line descriptions only; each task module is imported when used, so
+listing tasks costs nothing. Wiring tasks into suites (a quality scenario writing samples.jsonl) is
+the next step of issue #5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    name: str
+    description: str
+    module: str
+
+
+TASKS: dict[str, TaskInfo] = {}
+
+
+def register_task(name: str, description: str, module: str) -> None:
+    if name in TASKS:
+        raise ValueError(f"task {name!r} registered twice")
+    TASKS[name] = TaskInfo(name, description, module)
+
+
+register_task("sudoku", "4x4/6x6/9x9 Sudoku with a unique solution (seeded generator or your puzzle file); "
+              "solved rate, blank-cell accuracy, violations by kind", "dgbench.tasks.sudoku")
+register_task("gpqa", "GPQA-format multiple choice from your own copy of the gated CSV (tasks.gpqa.path); "
+              "zero-shot or chain-of-thought; by generation or log-likelihood", "dgbench.tasks.multiple_choice")
+register_task("mc-procedural", "built-in procedurally generated science multiple choice in GPQA's format "
+              "(for CI and the reference models)", "dgbench.tasks.multiple_choice")

@@ -331,10 +331,3 @@ def format_prompt(puzzle: Puzzle, paradigm: str) -> SudokuPrompt:
     if paradigm == "diffusion":
         return SudokuPrompt(prompt, text, [k for k, ch in enumerate(text) if ch == BLANK_CHAR])
     raise ConfigError(f"unknown paradigm {paradigm!r} for sudoku; use 'autoregressive' or 'diffusion'")
-
-
-TASK_INFO = {
-    "name": "sudoku",
-    "description": "4x4/6x6/9x9 Sudoku with a unique solution: seeded generator or user file; "
-                   "scores solved rate and blank-cell accuracy, violations by kind",
-}
