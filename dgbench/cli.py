@@ -17,6 +17,7 @@ examples:
   dgbench run --suite throughput --set sweep.batch_size=[1,8] --set measure.min_repetitions=5
   dgbench run --suite my_suite.yaml --dry-run     # show the expanded sweep and its cost, run nothing
   dgbench run --resume results/20261122T070000Z-latency   # finish an interrupted run
+  dgbench run --suite quality --limit 20          # sudoku, multiple choice, code infill: accuracy + speed
 
 exit codes: 0 all points measured, 1 some points failed (recorded in points.jsonl),
             2 bad input (suite, flag, path), 130 interrupted (resume with --resume RUN_DIR)
@@ -65,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override any suite field, value in YAML: --set sweep.gen_length=[32,64] "
                           "--set decoders.0.knobs.max_denoising_steps=8 (repeatable)")
+    run.add_argument("--limit", type=int, metavar="N",
+                     help="quality suites: score at most N items per task (a quick look; ids differ from a full run)")
     run.add_argument("--dry-run", action="store_true", help="print the expanded sweep and its cost; run nothing")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run; finished points are kept")
 

@@ -24,6 +24,24 @@ def _console(stderr: bool = False) -> Console:
 
 
 def _load(args) -> tuple[dict, Path | None]:
+    limit = getattr(args, "limit", None)
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit {limit}: give a positive number of items per task")
+    suite, resume = _load_suite(args)
+    if limit is not None:
+        if suite["scenario"] != "quality":
+            raise ConfigError(f"--limit applies to quality suites (scenario: quality); suite {suite['name']!r} "
+                              f"is {suite['scenario']}")
+        suite["limit"] = limit
+    elif resume is not None and "limit" not in suite:
+        # Resuming a --limit run without repeating --limit (or with --set) keeps the run's limit.
+        previous = RunStore(resume).read_meta()["suite"].get("limit")
+        if previous is not None:
+            suite["limit"] = previous
+    return suite, resume
+
+
+def _load_suite(args) -> tuple[dict, Path | None]:
     overrides = list(args.overrides)
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
@@ -62,22 +80,34 @@ def print_dry_run(suite: dict, console: Console) -> None:
 
     points = expand(suite)
     m = suite["measure"]
-    calls = m["warmup"] + m["min_repetitions"] + (1 if m["memory"] else 0)
-    table = Table(title=f"suite {suite['name']}: {len(points)} points, {calls} calls each at least "
-                        f"({m['warmup']} warmup + {m['min_repetitions']} timed + {int(m['memory'])} memory)")
+    quality = suite["scenario"] == "quality"
+    if quality:
+        def calls_of(pt):  # warmup + one call per item
+            n = pt.task_config["n"] if pt.limit is None else min(pt.task_config["n"], pt.limit)
+            return m["warmup"] + n
+        title = (f"suite {suite['name']}: {len(points)} points (decoder x task), {m['warmup']} warmup call + one "
+                 f"call per item each (prompt tokens not counted)")
+    else:
+        calls = m["warmup"] + m["min_repetitions"] + (1 if m["memory"] else 0)
+        calls_of = lambda pt: calls  # noqa: E731
+        title = (f"suite {suite['name']}: {len(points)} points, {calls} calls each at least "
+                 f"({m['warmup']} warmup + {m['min_repetitions']} timed + {int(m['memory'])} memory)")
+    table = Table(title=title)
     for col in ("point id", "decoder", "model", "params", "passes/call", "token positions/call"):
         table.add_column(col, justify="right" if "call" in col else "left")
     total_passes = total_pos = 0
     for pt in points:
         c = cost_estimate(pt)
-        total_passes += c["passes"] * calls
-        total_pos += c["positions"] * calls
+        total_passes += c["passes"] * calls_of(pt)
+        total_pos += c["positions"] * calls_of(pt)
         params = " ".join(f"{k}={v}" for k, v in pt.params.items())
         table.add_row(pt.point_id, pt.decoder, pt.model, params, str(c["passes"]), str(c["positions"]))
     console.print(table)
     console.print(f"cost at least: {total_passes} forward passes, {total_pos} token positions "
-                  f"(diffusion counted at its step cap; more repetitions run until min_time_s="
-                  f"{m['min_time_s']} s per point). Nothing was run.")
+                  f"(diffusion counted at its step cap; "
+                  + ("calls stop at EOS, so fewer may run" if quality else
+                     f"more repetitions run until min_time_s={m['min_time_s']} s per point")
+                  + "). Nothing was run.")
 
 
 def _progress_ui(console: Console):
@@ -110,7 +140,7 @@ def cmd_run(args) -> int:
 
     from dgbench.hardware.detect import resolve_device
     from dgbench.harness.runner import run_suite
-    from dgbench.report.console import definitions_footer, summary_table
+    from dgbench.report.console import definitions_footer, quality_footer, quality_table, summary_table
 
     device_arg = args.device
     if resume is not None and device_arg == "auto":
@@ -123,9 +153,13 @@ def cmd_run(args) -> int:
         outcome = run_suite(suite, device=device, out_root=Path(args.out), resume=resume, progress=report)
     elapsed = time.time() - started
 
-    out.print(summary_table(outcome.points, title=f"dgbench {suite['name']} on {device} "
-                                                  f"(weights: synthetic)"))
-    out.print(definitions_footer(outcome.points))
+    if suite["scenario"] == "quality":
+        out.print(quality_table(outcome.points, title=f"dgbench {suite['name']} on {device} (weights: synthetic)"))
+        out.print(quality_footer(outcome.points))
+    else:
+        out.print(summary_table(outcome.points, title=f"dgbench {suite['name']} on {device} "
+                                                      f"(weights: synthetic)"))
+        out.print(definitions_footer(outcome.points))
     ok = sum(p.get("status") == "ok" for p in outcome.points)
     out.print(f"{ok} points ok, {outcome.failed} failed, {outcome.skipped} already done; {elapsed:.1f} s. "
               f"Results: {outcome.run_dir}")

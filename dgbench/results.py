@@ -21,6 +21,7 @@ from dgbench.errors import ResultsError
 SCHEMA_VERSION = 1
 RUN_FILE = "run.json"
 POINTS_FILE = "points.jsonl"
+SAMPLES_FILE = "samples.jsonl"
 
 
 def utc_stamp(now: datetime | None = None) -> str:
@@ -53,6 +54,7 @@ class RunStore:
 
     path: Path
     _points_fh: Any = field(default=None, repr=False)
+    _samples_fh: Any = field(default=None, repr=False)
 
     @property
     def run_file(self) -> Path:
@@ -61,6 +63,10 @@ class RunStore:
     @property
     def points_file(self) -> Path:
         return self.path / POINTS_FILE
+
+    @property
+    def samples_file(self) -> Path:
+        return self.path / SAMPLES_FILE
 
     def create(self, run_meta: dict) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -83,18 +89,46 @@ class RunStore:
                 "re-run the suite or use the dgbench version that wrote it")
         return meta
 
+    def _append(self, handle_attr: str, path: Path, record: dict) -> None:
+        """Append one JSON line and make it durable (fsync) before returning."""
+        if getattr(self, handle_attr) is None:
+            setattr(self, handle_attr, open(path, "a", encoding="utf-8"))
+        fh = getattr(self, handle_attr)
+        fh.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
     def append_point(self, record: dict) -> None:
-        """Append one finished point and make it durable before returning."""
-        if self._points_fh is None:
-            self._points_fh = open(self.points_file, "a", encoding="utf-8")
-        self._points_fh.write(json.dumps(record, sort_keys=True, default=str) + "\n")
-        self._points_fh.flush()
-        os.fsync(self._points_fh.fileno())
+        """Append one finished point."""
+        self._append("_points_fh", self.points_file, record)
+
+    def append_sample(self, record: dict) -> None:
+        """Append one scored quality sample (samples.jsonl)."""
+        self._append("_samples_fh", self.samples_file, record)
 
     def close(self) -> None:
-        if self._points_fh is not None:
-            self._points_fh.close()
-            self._points_fh = None
+        for attr in ("_points_fh", "_samples_fh"):
+            if getattr(self, attr) is not None:
+                getattr(self, attr).close()
+                setattr(self, attr, None)
+
+    def read_samples(self) -> list[dict]:
+        """Every sample line (a torn final line is skipped). A resumed run may hold a point's samples
+        twice when that point failed midway; readers key samples by their point_id and keep the last run."""
+        if not self.samples_file.is_file():
+            return []
+        out = []
+        lines = self.samples_file.read_text(encoding="utf-8").splitlines()
+        for i, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                if i == len(lines):
+                    continue
+                raise ResultsError(f"{self.samples_file}:{i}: corrupted line") from None
+        return out
 
     def read_points(self) -> list[dict]:
         """Every point record, the last record of a point id winning (a resumed run may re-run failed points)."""

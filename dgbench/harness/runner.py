@@ -142,8 +142,10 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
                 continue
             if progress:
                 progress(point, i, len(points), "start")
+            unit = "item" if point.task is not None else "rep"
             record = _measure(point, device, suite, cache, resolve_dtype(point.dtype, device), get(point.model),
-                              fp, lambda n: progress(point, i, len(points), f"rep {n}") if progress else None)
+                              fp, lambda n: progress(point, i, len(points), f"{unit} {n}") if progress else None,
+                              on_sample=store.append_sample)
             store.append_point(record)
             outcome.failed += record["status"] != "ok"
             if progress:
@@ -161,8 +163,9 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
 
 
 def _measure(point: Point, device: str, suite: dict, cache: ModelCache, dtype: str, spec, fp: dict,
-             on_rep) -> dict:
+             on_rep, on_sample=None) -> dict:
     from dgbench.backends import ENGINES
+    from dgbench.harness.quality import run_quality_point
     from dgbench.harness.scenario import run_point
 
     started = time.time()
@@ -172,8 +175,12 @@ def _measure(point: Point, device: str, suite: dict, cache: ModelCache, dtype: s
     try:
         model = cache.get(spec, device, dtype)
         decoder = ENGINES[point.engine].factory(model, spec, point.knobs)
-        result = run_point(decoder, point, spec.text_config["vocab_size"], spec.special_tokens.values(), device,
-                           suite["measure"], suite["seed"], on_rep)
+        if point.task is not None:
+            result = run_quality_point(decoder, point, spec, device, suite["measure"], suite["seed"], on_rep,
+                                       on_sample)
+        else:
+            result = run_point(decoder, point, spec.text_config["vocab_size"], spec.special_tokens.values(),
+                               device, suite["measure"], suite["seed"], on_rep)
         record.update(status="ok", **result)
     except KeyboardInterrupt:
         raise

@@ -47,7 +47,7 @@ DECODER = Field(dict, fields={
 SUITE_FIELDS = {
     "name": Field(str, required=True),
     "description": Field(str, default=""),
-    "scenario": Field(str, default="latency", choices=["latency", "throughput"]),
+    "scenario": Field(str, default="latency", choices=["latency", "throughput", "quality"]),
     "seed": Field(int, default=0),
     "decoders": Field(list, required=True, item=DECODER, help="a list of {name, model, engine, knobs}"),
     "sweep": Field(dict, fields={
@@ -66,6 +66,9 @@ SUITE_FIELDS = {
         "fixed_length": Field(bool, default=True, help="ignore EOS so every call generates gen_length tokens"),
         "memory": Field(bool, default=True, help="one extra untimed call to measure peak memory"),
     }),
+    # Quality tasks (scenario: quality). No default, so suites without it keep their config hash; its
+    # contents are checked against TASK_FIELDS by _validate_tasks.
+    "tasks": Field(dict, help="quality tasks, e.g. {sudoku: {size: 4}, mc: {source: procedural}}"),
     "gate": Field(dict, fields={
         "threshold": Field(float, default=0.10, min=0.0, help="relative change tolerated by default"),
         "metrics": Field(list, default=list, item=Field(dict, fields={
@@ -74,6 +77,24 @@ SUITE_FIELDS = {
             "threshold": Field(float, default=None, allow_none=True, min=0.0),
         })),
     }),
+}
+
+TASK_FIELDS = {
+    "sudoku": {
+        "size": Field(int, default=4, choices=[4, 6, 9]),
+        "clues": Field(int, default=8, min=0, help="given cells per puzzle"),
+        "n": Field(int, default=50, min=1, help="puzzles (before --limit)"),
+    },
+    "mc": {
+        "source": Field(str, default="procedural", choices=["procedural", "gpqa"]),
+        "path": Field(str, default=None, allow_none=True, help="your GPQA CSV, for source: gpqa"),
+        "style": Field(str, default="zero_shot", choices=["zero_shot", "cot"]),
+        "n": Field(int, default=50, min=1, help="questions (before --limit; a GPQA file gives at most its rows)"),
+    },
+    "code_infill": {
+        "set": Field(str, default="single", choices=["single", "multi"]),
+        "n": Field(int, default=50, min=1, help="infill items (before --limit)"),
+    },
 }
 
 
@@ -225,8 +246,41 @@ def _validate_gate(suite: dict, loc: Location) -> None:
                               f"{direction(m['name'])}-is-better by definition, not {m['direction']}")
 
 
+def _validate_tasks(suite: dict, loc: Location) -> None:
+    if "tasks" not in suite:
+        if suite["scenario"] == "quality":
+            raise ConfigError(f"{loc.at(())}: tasks: scenario quality needs at least one task "
+                              f"({', '.join(TASK_FIELDS)}), e.g. tasks: {{sudoku: {{size: 4}}}}")
+        return
+    if suite["scenario"] != "quality":
+        raise ConfigError(f"{loc.at(('tasks',))}: tasks: only scenario quality runs tasks; set scenario: quality "
+                          "or remove the tasks section")
+    tasks = {}
+    for name, body in suite["tasks"].items():
+        if name not in TASK_FIELDS:
+            raise ConfigError(f"{loc.at(('tasks', name))}: tasks.{name}: unknown task; "
+                              f"{did_you_mean(name, list(TASK_FIELDS))}")
+        tasks[name] = validate(body if body is not None else {}, Field(dict, fields=TASK_FIELDS[name]), loc,
+                               ("tasks", name))
+    if not tasks:
+        raise ConfigError(f"{loc.at(('tasks',))}: tasks: needs at least one of {', '.join(TASK_FIELDS)}")
+    sudoku = tasks.get("sudoku")
+    if sudoku and sudoku["clues"] > sudoku["size"] ** 2:
+        raise ConfigError(f"{loc.at(('tasks', 'sudoku', 'clues'))}: tasks.sudoku.clues: {sudoku['clues']} is more "
+                          f"than the {sudoku['size'] ** 2} cells of a {sudoku['size']}x{sudoku['size']} grid")
+    mc = tasks.get("mc")
+    if mc and mc["source"] == "gpqa":
+        from dgbench.tasks.multiple_choice import load_gpqa_csv
+
+        # Reading the file here fails before anything loads: a missing copy (one line on where to get
+        # it), a missing column or an empty file.
+        load_gpqa_csv(Path(mc["path"] or "(tasks.mc.path is not set)").expanduser(), suite["seed"], "tasks.mc.path")
+    suite["tasks"] = tasks
+
+
 def validate_suite(data: dict, loc: Location) -> dict:
     suite = validate_mapping(data, SUITE_FIELDS, loc)
+    _validate_tasks(suite, loc)
     if not suite["decoders"]:
         raise ConfigError(f"{loc.at(('decoders',))}: decoders: at least one decoder is needed")
     m = suite["measure"]

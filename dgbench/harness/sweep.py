@@ -21,9 +21,15 @@ class Point:
     prompt_length: int
     knobs: dict            # every knob of the engine, defaults filled, sweep values applied
     swept_knobs: tuple     # names of the knobs that vary in this suite (shown in tables)
+    # Quality scenario only: one point per (decoder, task); prompts come from the task's items.
+    task: str | None = None
+    task_config: dict | None = None
+    limit: int | None = None   # --limit: items per task at most
 
     @property
     def params(self) -> dict:
+        if self.task is not None:
+            return {"task": self.task, "gen_length": self.gen_length, **{k: self.knobs[k] for k in self.swept_knobs}}
         return {"batch_size": self.batch_size, "gen_length": self.gen_length, "prompt_length": self.prompt_length,
                 **{k: self.knobs[k] for k in self.swept_knobs}}
 
@@ -32,6 +38,8 @@ class Point:
         key = {"decoder": self.decoder, "model": self.model, "engine": self.engine, "dtype": self.dtype,
                "batch_size": self.batch_size, "gen_length": self.gen_length, "prompt_length": self.prompt_length,
                "knobs": self.knobs}
+        if self.task is not None:  # only quality points carry these, so other ids stay as they were
+            key.update(task=self.task, task_config=self.task_config, limit=self.limit)
         return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
     def label(self) -> str:
@@ -39,10 +47,19 @@ class Point:
         return f"{self.decoder} " + " ".join(parts)
 
 
+def task_gen_length(task: str, config: dict) -> int:
+    """Tokens (bytes) generated per item: a sudoku grid with its newlines, a short MC answer, one code line."""
+    if task == "sudoku":
+        return config["size"] * config["size"] + config["size"]
+    return {"mc": 16, "code_infill": 64}[task]
+
+
 def expand(suite: dict) -> list[Point]:
     from dgbench.backends import ENGINES
 
     sweep = suite["sweep"]
+    if suite.get("scenario") == "quality":
+        return _expand_quality(suite, ENGINES)
     points = []
     for dec in suite["decoders"]:
         engine = ENGINES[dec["engine"]]
@@ -56,4 +73,20 @@ def expand(suite: dict) -> list[Point]:
                                 batch_size=values["batch_size"], gen_length=values["gen_length"],
                                 prompt_length=values["prompt_length"], knobs=knobs,
                                 swept_knobs=tuple(knob_axes)))
+    return points
+
+
+def _expand_quality(suite: dict, engines) -> list[Point]:
+    """One point per decoder x task (x swept knob values); batch 1, prompts from the task items."""
+    sweep = suite["sweep"]
+    points = []
+    for dec in suite["decoders"]:
+        knob_axes = {k: v for k, v in sweep["knobs"].items() if k in engines[dec["engine"]].knobs}
+        for combo in itertools.product(*knob_axes.values()):
+            knobs = {**dec["knobs"], **dict(zip(knob_axes, combo))}
+            for task, config in suite["tasks"].items():
+                points.append(Point(decoder=dec["name"], model=dec["model"], engine=dec["engine"], dtype=dec["dtype"],
+                                    batch_size=1, gen_length=task_gen_length(task, config), prompt_length=0,
+                                    knobs=knobs, swept_knobs=tuple(knob_axes), task=task, task_config=config,
+                                    limit=suite.get("limit")))
     return points

@@ -79,3 +79,62 @@ def definitions_footer(points: list[dict]) -> str:
         used.add("acceptance_rate")
     lines = [f"  {METRICS[m].name} ({METRICS[m].unit}): {METRICS[m].definition}" for m in sorted(used)]
     return escape("Cells are median [p10-p90] over n timed repetitions (after warmup).\n" + "\n".join(lines))
+
+
+# ---------------------------------------------------------------- quality scenario
+
+def _pct(x: float) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
+
+
+def quality_table(points: list[dict], title: str = "") -> Table:
+    """One row per (decoder, task): accuracy with its 95% Wilson interval, and speed over the same calls."""
+    table = Table(title=title, show_lines=False)
+    for header in ("decoder", "model", "task", "n", "accuracy [95% Wilson]", "committed tok/s", "NFE passes",
+                   "tok/forward", "e2e ms"):
+        table.add_column(header, justify="left" if header in ("decoder", "model", "task") else "right",
+                         no_wrap=header in ("decoder", "model"))
+    for p in points:
+        row = [p["decoder"], p["model"], str(p.get("task") or p.get("params", {}).get("task", "?"))]
+        if p.get("status") != "ok":
+            err = p.get("error", {})
+            row += ["", f"FAILED: {err.get('kind', '?')}: {err.get('message', '')}"[:80], "", "", "", ""]
+        else:
+            q = p.get("quality", {})
+            s = p.get("summary", {})
+            row += [str(q.get("n", 0)),
+                    f"{_pct(q.get('accuracy'))} [{_pct(q.get('low'))}-{_pct(q.get('high'))}]",
+                    spread(s.get("committed_tok_s")), spread(s.get("nfe")), spread(s.get("tokens_per_forward")),
+                    spread(s.get("e2e_s"), 1e3)]
+        table.add_row(*[escape(c) for c in row])
+    return table
+
+
+def mcnemar_lines(points: list[dict]) -> list[str]:
+    """Per task, McNemar's test for each pair of decoders scored on the same items."""
+    from dgbench.tasks.scoring import mcnemar
+
+    ok = [p for p in points if p.get("status") == "ok" and p.get("correct") is not None]
+    lines = []
+    for task in dict.fromkeys(p.get("task") for p in ok):
+        rows = [p for p in ok if p.get("task") == task]
+        for i, a in enumerate(rows):
+            for b in rows[i + 1:]:
+                if a.get("item_ids") != b.get("item_ids"):
+                    continue
+                t = mcnemar(a["correct"], b["correct"])
+                lines.append(f"  {task}: {a['decoder']} vs {b['decoder']} on {len(a['correct'])} items: "
+                             f"b01={t['b01']} ({b['decoder']} right, {a['decoder']} wrong), b10={t['b10']}, "
+                             f"p={t['p_value']:.3g} ({t['method']})")
+    return lines
+
+
+def quality_footer(points: list[dict]) -> str:
+    lines = ["Accuracy: share of items scored correct (sudoku solved, multiple choice letter, code infill pass@1), "
+             "with its 95% Wilson interval.",
+             "Speed cells are median [p10-p90] over the same generations (one call per item, batch 1, stops at EOS).",
+             "Synthetic weights score about zero: these numbers check the pipeline, not the models."]
+    tests = mcnemar_lines(points)
+    if tests:
+        lines += ["McNemar (paired, same items):"] + tests
+    return escape("\n".join(lines))

@@ -1,8 +1,8 @@
 """Quality tasks: loaders, prompt formats and scorers, registered by name.
 
 The registry holds names and one-line descriptions only; each task module is imported when used, so
-listing tasks costs nothing. Wiring tasks into suites (a quality scenario writing samples.jsonl) is
-the next step of issue #5.
+listing tasks costs nothing. Suites run them with `scenario: quality` (dgbench.harness.quality), which
+writes RUN_DIR/samples.jsonl.
 """
 
 from __future__ import annotations

@@ -51,18 +51,19 @@ def _shuffle(correct: str, wrong: list[str], seed: int, index: int) -> tuple[tup
 
 # ---------------------------------------------------------------------------------------------- loaders
 
-def _missing_gpqa(path: Path) -> ConfigError:
+def _missing_gpqa(path: Path, field: str = "tasks.gpqa.path") -> ConfigError:
     return ConfigError(
         f"GPQA file not found: {path}. GPQA is gated and never bundled or downloaded by dgbench: request "
         "access to the Idavidrein/gpqa dataset on Hugging Face, download e.g. gpqa_diamond.csv, and set "
-        "the suite field tasks.gpqa.path or pass --set tasks.gpqa.path=/path/to/gpqa_diamond.csv")
+        f"the suite field {field} or pass --set {field}=/path/to/gpqa_diamond.csv")
 
 
-def load_gpqa_csv(path, seed: int) -> list[MCItem]:
-    """Read a GPQA CSV (extra columns ignored) into items with choices shuffled by (seed, row index)."""
+def load_gpqa_csv(path, seed: int, field: str = "tasks.gpqa.path") -> list[MCItem]:
+    """Read a GPQA CSV (extra columns ignored) into items with choices shuffled by (seed, row index).
+    `field` names the suite field that gives the path, for the error when the file is missing."""
     path = Path(path)
     if not path.is_file():
-        raise _missing_gpqa(path)
+        raise _missing_gpqa(path, field)
     # utf-8-sig reads plain utf-8 too, and drops the BOM a spreadsheet export may add to "Question".
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
