@@ -138,3 +138,25 @@ def test_compiled_engine_gives_the_reference_tokens(models):
         a = ref.generate(ids, mask, 32, fixed_length=True, seed=seed, clock=Clock())
         b = fast.generate(ids, mask, 32, fixed_length=True, seed=seed, clock=Clock())
         assert a.tokens == b.tokens and a.nfe == b.nfe
+
+
+def test_fixed_positions_stay_in_place_and_blanks_are_filled(models):
+    """In-place infilling: known output positions sit in the canvas from the first step and are never
+    renoised; only the blanks are sampled. A two-canvas template checks the per-canvas slicing."""
+    from dgbench.backends import ENGINES
+    from dgbench.harness.scenario import synthetic_prompts
+    from dgbench.telemetry.timing import Clock
+    from dgbench.validation import Location, validate_mapping
+
+    spec = get("diffusiongemma-tiny")
+    dec = ENGINES["dgbench-diffusion"].factory(models["plain"], spec, validate_mapping(
+        {"max_denoising_steps": 3}, ENGINES["dgbench-diffusion"].knobs, Location("t")))
+    ids, mask = synthetic_prompts(1, 6, V, 3, seed=0, device="cpu")
+    template = [None if i % 3 == 0 else 100 + i for i in range(20)]   # 20 positions: two canvases of 16
+    rec = dec.fill_template(ids, mask, template, seed=0, clock=Clock())
+    out = rec.tokens[0]
+    assert len(out) == 20
+    assert all(o == t for o, t in zip(out, template) if t is not None), "a fixed position changed"
+    blanks = [o for o, t in zip(out, template) if t is None]
+    assert len(blanks) == 7 and all(0 <= b < V for b in blanks)
+    assert rec.nfe == 6 and rec.steps_per_canvas == [3, 3]

@@ -71,6 +71,13 @@ def test_quality_run_writes_samples_and_accuracy_points(quality_run):
         by_pair.setdefault((s["decoder"], s["task"]), []).append(s["item_id"])
     assert len(by_pair) == 6 and all(len(v) == 3 for v in by_pair.values())
     assert by_pair[("diffusion", "mc")] == by_pair[("ar", "mc")], "both decoders see the same items"
+    # Diffusion fills the Sudoku grid in place (givens fixed in its canvas); AR writes after the prompt.
+    for s in samples:
+        if s["task"] == "sudoku":
+            assert s["fill"] == ("in-place" if s["decoder"] == "diffusion" else "after-prompt")
+            if s["decoder"] == "diffusion":
+                # The template's three row breaks are fixed in the canvas (a random blank may add more).
+                assert s["output"].count("\n") >= 3
 
     points = [json.loads(line) for line in (run_dir / "points.jsonl").read_text().splitlines()]
     assert len(points) == 6 and all(p["status"] == "ok" for p in points)

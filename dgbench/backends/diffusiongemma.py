@@ -136,7 +136,20 @@ def entropy_bound_spec(model, spec, knobs: dict, fixed_length: bool):
                  "dgbench's canvas loop (entropy-bound renoising) over DiffusionGemma's modules; "
                  "token-identical to transformers' generate", DGBENCH_DIFFUSION_KNOBS)
 class DgbenchDiffusionDecoder(Decoder):
-    def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock) -> GenerationRecord:
+    def fill_template(self, prompt_ids, attention_mask, template: list, seed, clock) -> GenerationRecord:
+        """Fill the None positions of `template` (ids, one per output position) in place: the known
+        ids sit in the canvas from the first step and are never renoised (batch 1)."""
+        import torch
+
+        device = prompt_ids.device
+        fixed_mask = torch.tensor([[t is not None for t in template]], dtype=torch.bool, device=device)
+        fixed_tokens = torch.tensor([[t if t is not None else 0 for t in template]], dtype=torch.long,
+                                    device=device)
+        return self.generate(prompt_ids, attention_mask, len(template), True, seed, clock,
+                             fixed=(fixed_tokens, fixed_mask))
+
+    def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock,
+                 fixed=None) -> GenerationRecord:
         import torch
 
         from dgbench.backends.hf_diffusion import _canvas_length
@@ -156,7 +169,8 @@ class DgbenchDiffusionDecoder(Decoder):
             denoiser = DiffusionGemmaDenoiser(self.model, compile=self.knobs["compile"])
             clock.start()
             out = generate(denoiser, sampler, prompt_ids, attention_mask, gen_length, clock=clock,
-                           on_step=on_step if trajectory is not None else None)
+                           on_step=on_step if trajectory is not None else None,
+                           fixed_tokens=fixed[0] if fixed else None, fixed_mask=fixed[1] if fixed else None)
             clock.stop()
         prompt_len = prompt_ids.shape[1]
         new = out.sequences[:, prompt_len:prompt_len + gen_length].tolist()

@@ -89,7 +89,15 @@ def _finalize(sequences: torch.Tensor, finished: torch.Tensor, spec: EntropyBoun
 @torch.inference_mode()
 def generate(denoiser: CanvasDenoiser, spec: EntropyBoundSpec, input_ids: torch.Tensor,
              attention_mask: torch.Tensor | None, max_new_tokens: int, clock: _Clock | None = None,
-             on_step: Callable[[StepEvent], None] | None = None) -> CanvasResult:
+             on_step: Callable[[StepEvent], None] | None = None, fixed_tokens: torch.Tensor | None = None,
+             fixed_mask: torch.Tensor | None = None) -> CanvasResult:
+    """Generate max_new_tokens after the prompt, canvas by canvas.
+
+    `fixed_tokens` / `fixed_mask` (B, max_new_tokens) hold positions of the output that are known, e.g. a
+    Sudoku's givens or the code after a gap: they sit in the canvas from the start, are never renoised,
+    and the denoiser attends to them bidirectionally, so the blanks are filled in place. Without them the
+    loop (and its random stream) is exactly the reference's.
+    """
     device = input_ids.device
     B, cur_len = input_ids.shape
     L, N = spec.canvas_length, spec.max_denoising_steps
@@ -116,11 +124,23 @@ def generate(denoiser: CanvasDenoiser, spec: EntropyBoundSpec, input_ids: torch.
         if canvas_index == 0:
             mark("prefill")
         canvas = initial_canvas(spec, B, device)                         # (B, L)
+        keep_fixed = None
+        if fixed_mask is not None:
+            lo = canvas_index * L
+            fm = torch.zeros(B, L, dtype=torch.bool, device=device)
+            ft = torch.zeros(B, L, dtype=canvas.dtype, device=device)
+            width = min(L, fixed_mask.shape[1] - lo)
+            fm[:, :width] = fixed_mask[:, lo:lo + width]
+            ft[:, :width] = fixed_tokens[:, lo:lo + width]
+            keep_fixed = lambda x: torch.where(fm, ft, x)  # noqa: E731
+            canvas = keep_fixed(canvas)
         context = denoiser.canvas_context(decoder_mask, decoder_positions)
         stopper = StableAndConfident(spec) if spec.adaptive_stopping else None
         finished = torch.zeros(B, dtype=torch.bool, device=device)
         argmax = canvas
         sc_logits = sc_probs = None
+        if keep_fixed is not None:
+            argmax = canvas
         steps = 0
         for remaining in range(N, 0, -1):
             passes += ~(finished | finished_sequences)
@@ -141,6 +161,8 @@ def generate(denoiser: CanvasDenoiser, spec: EntropyBoundSpec, input_ids: torch.
                     tempered = torch.where(keep[..., None], sc_logits, tempered)
                     probs = torch.where(keep[..., None], sc_probs, probs)
                 finished = finished | stopper(new_argmax, entropy)
+            if keep_fixed is not None:
+                new_canvas, new_argmax = keep_fixed(new_canvas), keep_fixed(new_argmax)
             canvas, argmax = new_canvas, new_argmax
             sc_logits, sc_probs = tempered, probs
             nfe += 1

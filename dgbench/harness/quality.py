@@ -29,6 +29,10 @@ class TaskItem:
     id: str
     prompt: str
     score: Callable[[str], tuple[Any, bool, dict]]   # output text -> (extracted answer, correct, extra fields)
+    # For decoders that fill in place (diffusion): the output with its known characters, and the
+    # character offsets of the blanks to fill. None: the decoder writes its answer after the prompt.
+    template: str | None = None
+    blanks: tuple[int, ...] = ()
 
 
 def _count(config: dict, limit: int | None) -> int:
@@ -46,9 +50,11 @@ def sudoku_items(config: dict, limit: int | None, seed: int, paradigm: str) -> l
             result = sudoku.check(puzzle, grid)
             answer = sudoku.render_grid(grid, size) if grid is not None else None
             return answer, result.solved, {"cell_accuracy": result.cell_accuracy}
-        # Both paradigms get the same prompt text; the diffusion canvas template (givens fixed in
-        # place) needs an infilling engine and is not used here.
-        items.append(TaskItem(puzzle.id, sudoku.format_prompt(puzzle, paradigm).prompt, score))
+        # Diffusion gets the grid as its canvas with the givens fixed in place and fills the blanks;
+        # AR writes the grid left to right after the prompt.
+        formatted = sudoku.format_prompt(puzzle, paradigm)
+        items.append(TaskItem(puzzle.id, formatted.prompt, score, formatted.canvas_template,
+                              tuple(formatted.blank_positions)))
     return items
 
 
@@ -107,8 +113,17 @@ def run_quality_point(decoder, point, spec, device: str, measure: dict, seed: in
     items = task_items(point.task, point.task_config, point.limit, seed, spec.paradigm)
     clock = Clock(device)
 
+    def in_place(item: TaskItem) -> bool:
+        return item.template is not None and hasattr(decoder, "fill_template")
+
     def call(item: TaskItem, call_seed: int):
         ids = torch.tensor([encode(item.prompt, spec)], dtype=torch.long, device=device)
+        if in_place(item):
+            # The byte codec maps each ASCII character of the template to one id; blanks become None.
+            template = list(encode(item.template, spec))
+            for pos in item.blanks:
+                template[pos] = None
+            return decoder.fill_template(ids, torch.ones_like(ids), template, call_seed, clock)
         return decoder.generate(ids, torch.ones_like(ids), point.gen_length, False, call_seed, clock)
 
     for w in range(measure["warmup"] if items else 0):  # untimed, unscored: first-call costs stay out
@@ -132,6 +147,7 @@ def run_quality_point(decoder, point, spec, device: str, measure: dict, seed: in
             on_sample({"point_id": point.point_id, "decoder": point.decoder, "model": point.model,
                        "engine": point.engine, "task": point.task, "item_id": item.id, "index": k,
                        "prompt": item.prompt, "output": text, "extracted": answer, "correct": bool(ok),
+                       "fill": "in-place" if in_place(item) else "after-prompt",
                        **extra,
                        "e2e_s": metrics["e2e_s"], "nfe": metrics["nfe"],
                        "useful_tokens": metrics["useful_tokens"], "committed_tok_s": metrics["committed_tok_s"],
