@@ -160,3 +160,4 @@ def test_fixed_positions_stay_in_place_and_blanks_are_filled(models):
     blanks = [o for o, t in zip(out, template) if t is None]
     assert len(blanks) == 7 and all(0 <= b < V for b in blanks)
     assert rec.nfe == 6 and rec.steps_per_canvas == [3, 3]
+    assert rec.useful_tokens == [7], "only the filled blanks count as generated tokens"

@@ -71,8 +71,13 @@ def test_quality_run_writes_samples_and_accuracy_points(quality_run):
         by_pair.setdefault((s["decoder"], s["task"]), []).append(s["item_id"])
     assert len(by_pair) == 6 and all(len(v) == 3 for v in by_pair.values())
     assert by_pair[("diffusion", "mc")] == by_pair[("ar", "mc")], "both decoders see the same items"
-    # Diffusion fills the Sudoku grid in place (givens fixed in its canvas); AR writes after the prompt.
+    # Diffusion fills Sudoku blanks and the code gap in place (known parts fixed in its canvas); AR
+    # writes its answer after the prompt.
     for s in samples:
+        if s["task"] in ("sudoku", "code_infill"):
+            assert s["fill"] == ("in-place" if s["decoder"] == "diffusion" else "after-prompt")
+        if s["task"] == "code_infill" and s["decoder"] == "diffusion":
+            assert "<FILL>" not in s["prompt"], "native infill: the prompt is the code before the gap"
         if s["task"] == "sudoku":
             assert s["fill"] == ("in-place" if s["decoder"] == "diffusion" else "after-prompt")
             if s["decoder"] == "diffusion":

@@ -145,8 +145,12 @@ class DgbenchDiffusionDecoder(Decoder):
         fixed_mask = torch.tensor([[t is not None for t in template]], dtype=torch.bool, device=device)
         fixed_tokens = torch.tensor([[t if t is not None else 0 for t in template]], dtype=torch.long,
                                     device=device)
-        return self.generate(prompt_ids, attention_mask, len(template), True, seed, clock,
-                             fixed=(fixed_tokens, fixed_mask))
+        rec = self.generate(prompt_ids, attention_mask, len(template), True, seed, clock,
+                            fixed=(fixed_tokens, fixed_mask))
+        # Useful tokens are the generated ones: the blanks, not the positions that were given.
+        rec.useful_tokens = [sum(t is None for t in template)]
+        rec.extra["fixed_positions"] = len(template) - rec.useful_tokens[0]
+        return rec
 
     def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock,
                  fixed=None) -> GenerationRecord:

@@ -33,6 +33,8 @@ class TaskItem:
     # character offsets of the blanks to fill. None: the decoder writes its answer after the prompt.
     template: str | None = None
     blanks: tuple[int, ...] = ()
+    # In place: score only the first `answer_span` output positions (the gap), not the fixed context.
+    answer_span: int | None = None
 
 
 def _count(config: dict, limit: int | None) -> int:
@@ -76,7 +78,14 @@ def mc_items(config: dict, limit: int | None, seed: int) -> list[TaskItem]:
     return items
 
 
-def code_items(config: dict, limit: int | None, seed: int) -> list[TaskItem]:
+# Diffusion infills code natively: the prefix is its prompt, and its canvas is a gap of this many blank
+# positions followed by the start of the suffix, fixed in place, so the denoiser sees both sides of the
+# gap. The gap's text up to the first EOS/pad is the answer (LLaDA and DiffusionGemma infill the same way).
+CODE_GAP = 48
+CODE_SUFFIX_CONTEXT = 64
+
+
+def code_items(config: dict, limit: int | None, seed: int, paradigm: str = "autoregressive") -> list[TaskItem]:
     from dgbench.tasks import code_infill
 
     pool = code_infill.single_line_items() if config["set"] == "single" else code_infill.multi_line_items()
@@ -89,8 +98,12 @@ def code_items(config: dict, limit: int | None, seed: int) -> list[TaskItem]:
             middle = text.split("\n", 1)[0] + "\n" if config["set"] == "single" else text
             passed = code_infill.pass_at_1(item, middle, timeout_s=5)
             return middle, passed, {"exact_match": code_infill.exact_match(item, middle), "pass_at_1": passed}
-        prompt = CODE_PROMPT + item.prefix + "<FILL>\n" + item.suffix + "\nThe line marked <FILL>:\n"
-        items.append(TaskItem(item.item_id, prompt, score))
+        if paradigm == "diffusion":
+            template = "_" * CODE_GAP + item.suffix[:CODE_SUFFIX_CONTEXT]
+            items.append(TaskItem(item.item_id, item.prefix, score, template, tuple(range(CODE_GAP)), CODE_GAP))
+        else:
+            prompt = CODE_PROMPT + item.prefix + "<FILL>\n" + item.suffix + "\nThe line marked <FILL>:\n"
+            items.append(TaskItem(item.item_id, prompt, score))
     return items
 
 
@@ -100,7 +113,7 @@ def task_items(task: str, config: dict, limit: int | None, seed: int, paradigm: 
     if task == "mc":
         return mc_items(config, limit, seed)
     if task == "code_infill":
-        return code_items(config, limit, seed)
+        return code_items(config, limit, seed, paradigm)
     raise ValueError(f"unknown task {task!r}")
 
 
@@ -134,7 +147,10 @@ def run_quality_point(decoder, point, spec, device: str, measure: dict, seed: in
     extras: dict[str, list] = {}
     for k, item in enumerate(items):
         rec = call(item, seed + 1000 + k)
-        text = decode(rec.tokens[0], spec)
+        tokens = rec.tokens[0]
+        if in_place(item) and item.answer_span is not None:
+            tokens = tokens[:item.answer_span]
+        text = decode(tokens, spec)
         answer, ok, extra = item.score(text)
         metrics = per_rep_metrics(rec, 1)
         for m in SPEED_METRICS:
