@@ -105,3 +105,26 @@ def test_gpqa_without_a_file_is_one_line_exit_2(tmp_path):
 def test_limit_is_only_for_quality_suites(tmp_path):
     proc = run_cli("run", "--suite", "smoke", "--limit", "2", "--out", tmp_path)
     assert proc.returncode == 2 and "--limit applies to quality suites" in proc.stderr
+
+
+def test_multiple_choice_by_loglikelihood_with_an_ar_decoder(tmp_path):
+    proc = run_cli("run", "--suite", "quality", "--limit", "4", "--out", tmp_path,
+                   "--set", "decoders=[{name: ar, model: gemma4-tiny, engine: dgbench-autoregressive}]",
+                   "--set", "tasks={mc: {scoring: loglikelihood}}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir = next(tmp_path.iterdir())
+    samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 4
+    for s in samples:
+        assert s["fill"] == "loglikelihood" and len(s["logprobs"]) == 4
+        best = max(range(4), key=lambda i: (s["logprobs"][i], -i))
+        assert s["extracted"] == "ABCD"[best], "the most likely letter is the answer"
+        assert all(lp < 0 for lp in s["logprobs"])
+
+
+def test_loglikelihood_scoring_refuses_a_diffusion_decoder(tmp_path):
+    proc = run_cli("run", "--suite", "quality", "--limit", "2", "--out", tmp_path,
+                   "--set", "tasks={mc: {scoring: loglikelihood}}")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "loglikelihood needs autoregressive decoders" in lines[0]

@@ -35,6 +35,8 @@ class TaskItem:
     blanks: tuple[int, ...] = ()
     # In place: score only the first `answer_span` output positions (the gap), not the fixed context.
     answer_span: int | None = None
+    # Log-likelihood scoring: (context, continuations, index of the right one), no generation.
+    ll: tuple | None = None
 
 
 def _count(config: dict, limit: int | None) -> int:
@@ -74,7 +76,13 @@ def mc_items(config: dict, limit: int | None, seed: int) -> list[TaskItem]:
         def score(text, item=item):
             letter = mc.extract_answer(text)
             return letter, letter == item.answer_letter, {"reference": item.answer_letter}
-        items.append(TaskItem(item.id, mc.format_prompt(item, config["style"]), score))
+        prompt = mc.format_prompt(item, config["style"])
+        ll = None
+        if config["scoring"] == "loglikelihood":
+            # lm-eval's way for lettered choices: the letter after "Answer:", each scored as a continuation.
+            ll = (prompt + "\nAnswer:", tuple(f" {letter}" for letter in "ABCD"[:len(item.choices)]),
+                  item.answer_index)
+        items.append(TaskItem(item.id, prompt, score, ll=ll))
     return items
 
 
@@ -129,6 +137,21 @@ def run_quality_point(decoder, point, spec, device: str, measure: dict, seed: in
     def in_place(item: TaskItem) -> bool:
         return item.template is not None and hasattr(decoder, "fill_template")
 
+    def score_ll(item: TaskItem):
+        from dgbench.decoding.loglikelihood import loglikelihood
+        from dgbench.tasks.multiple_choice import score_by_loglikelihood
+
+        context, continuations, right = item.ll
+        requests = [(encode(context, spec), encode(c, spec)) for c in continuations]
+        clock.start()
+        scores = loglikelihood(decoder.model, requests, pad_token_id=spec.special_tokens["pad"],
+                               batch_size=len(requests))
+        clock.stop()
+        best = score_by_loglikelihood([lp for lp, _ in scores])
+        metrics = {"e2e_s": clock.elapsed, "nfe": 1, "useful_tokens": 0, "committed_tok_s": None,
+                   "tokens_per_forward": None, "ttft_s": None}
+        return continuations[best].strip(), best == right, {"logprobs": [round(lp, 4) for lp, _ in scores]}, metrics
+
     def call(item: TaskItem, call_seed: int):
         ids = torch.tensor([encode(item.prompt, spec)], dtype=torch.long, device=device)
         if in_place(item):
@@ -140,19 +163,26 @@ def run_quality_point(decoder, point, spec, device: str, measure: dict, seed: in
         return decoder.generate(ids, torch.ones_like(ids), point.gen_length, False, call_seed, clock)
 
     for w in range(measure["warmup"] if items else 0):  # untimed, unscored: first-call costs stay out
-        call(items[0], seed + 500 + w)
+        if items[0].ll is not None:
+            score_ll(items[0])
+        else:
+            call(items[0], seed + 500 + w)
 
     correct: list[bool] = []
     reps: dict[str, list] = {m: [] for m in SPEED_METRICS}
     extras: dict[str, list] = {}
     for k, item in enumerate(items):
-        rec = call(item, seed + 1000 + k)
-        tokens = rec.tokens[0]
-        if in_place(item) and item.answer_span is not None:
-            tokens = tokens[:item.answer_span]
-        text = decode(tokens, spec)
-        answer, ok, extra = item.score(text)
-        metrics = per_rep_metrics(rec, 1)
+        if item.ll is not None:
+            answer, ok, extra, metrics = score_ll(item)
+            text = ""
+        else:
+            rec = call(item, seed + 1000 + k)
+            tokens = rec.tokens[0]
+            if in_place(item) and item.answer_span is not None:
+                tokens = tokens[:item.answer_span]
+            text = decode(tokens, spec)
+            answer, ok, extra = item.score(text)
+            metrics = per_rep_metrics(rec, 1)
         for m in SPEED_METRICS:
             reps[m].append(metrics.get(m))
         for key, value in extra.items():
@@ -163,7 +193,8 @@ def run_quality_point(decoder, point, spec, device: str, measure: dict, seed: in
             on_sample({"point_id": point.point_id, "decoder": point.decoder, "model": point.model,
                        "engine": point.engine, "task": point.task, "item_id": item.id, "index": k,
                        "prompt": item.prompt, "output": text, "extracted": answer, "correct": bool(ok),
-                       "fill": "in-place" if in_place(item) else "after-prompt",
+                       "fill": ("loglikelihood" if item.ll is not None else
+                                "in-place" if in_place(item) else "after-prompt"),
                        **extra,
                        "e2e_s": metrics["e2e_s"], "nfe": metrics["nfe"],
                        "useful_tokens": metrics["useful_tokens"], "committed_tok_s": metrics["committed_tok_s"],

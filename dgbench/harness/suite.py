@@ -89,6 +89,8 @@ TASK_FIELDS = {
         "source": Field(str, default="procedural", choices=["procedural", "gpqa"]),
         "path": Field(str, default=None, allow_none=True, help="your GPQA CSV, for source: gpqa"),
         "style": Field(str, default="zero_shot", choices=["zero_shot", "cot"]),
+        "scoring": Field(str, default="generation", choices=["generation", "loglikelihood"],
+                         help="extract the letter from a generation, or pick the most likely letter (AR)"),
         "n": Field(int, default=50, min=1, help="questions (before --limit; a GPQA file gives at most its rows)"),
     },
     "code_infill": {
@@ -269,6 +271,15 @@ def _validate_tasks(suite: dict, loc: Location) -> None:
         raise ConfigError(f"{loc.at(('tasks', 'sudoku', 'clues'))}: tasks.sudoku.clues: {sudoku['clues']} is more "
                           f"than the {sudoku['size'] ** 2} cells of a {sudoku['size']}x{sudoku['size']} grid")
     mc = tasks.get("mc")
+    if mc and mc["scoring"] == "loglikelihood":
+        from dgbench.backends import ENGINES
+
+        for i, dec in enumerate(suite["decoders"]):
+            if ENGINES[dec["engine"]].paradigm != "autoregressive":
+                raise ConfigError(
+                    f"{loc.at(('tasks', 'mc', 'scoring'))}: tasks.mc.scoring: loglikelihood needs autoregressive "
+                    f"decoders, and decoders[{i}] ({dec['name']}) is diffusion, whose log-likelihood is only a "
+                    "Monte Carlo bound; use scoring: generation, or list only AR decoders")
     if mc and mc["source"] == "gpqa":
         from dgbench.tasks.multiple_choice import load_gpqa_csv
 
