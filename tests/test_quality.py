@@ -76,8 +76,8 @@ def test_quality_run_writes_samples_and_accuracy_points(quality_run):
     for s in samples:
         if s["task"] in ("sudoku", "code_infill"):
             assert s["fill"] == ("in-place" if s["decoder"] == "diffusion" else "after-prompt")
-        if s["task"] == "code_infill" and s["decoder"] == "diffusion":
-            assert "<FILL>" not in s["prompt"], "native infill: the prompt is the code before the gap"
+        if s["task"] == "code_infill":
+            assert s["infill_mode"] == ("native-gap" if s["decoder"] == "diffusion" else "suffix-first")
         if s["task"] == "sudoku":
             assert s["fill"] == ("in-place" if s["decoder"] == "diffusion" else "after-prompt")
             if s["decoder"] == "diffusion":

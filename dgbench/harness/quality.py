@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from dgbench.decoding.infill import build_infill_prompt
 from dgbench.harness.scenario import per_rep_metrics
 from dgbench.stats import summarize
 from dgbench.tasks.scoring import accuracy_summary
 from dgbench.telemetry.timing import Clock
 
 SPEED_METRICS = ("e2e_s", "committed_tok_s", "nfe", "tokens_per_forward", "useful_tokens", "ttft_s")
-CODE_PROMPT = ("Fill in the line marked <FILL> in this Python code. Reply with that line only, "
-               "with its indentation.\n\n")
+# Between the suffix (shown first) and the prefix in the AR suffix-first layout.
+CODE_SEPARATOR = "\n# ---- the code above comes after the gap; the code below comes before it ----\n"
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class TaskItem:
     answer_span: int | None = None
     # Log-likelihood scoring: (context, continuations, index of the right one), no generation.
     ll: tuple | None = None
+    infill_mode: str | None = None   # code infill: how the hole was presented (stored with every sample)
 
 
 def _count(config: dict, limit: int | None) -> int:
@@ -108,10 +110,13 @@ def code_items(config: dict, limit: int | None, seed: int, paradigm: str = "auto
             return middle, passed, {"exact_match": code_infill.exact_match(item, middle), "pass_at_1": passed}
         if paradigm == "diffusion":
             template = "_" * CODE_GAP + item.suffix[:CODE_SUFFIX_CONTEXT]
-            items.append(TaskItem(item.item_id, item.prefix, score, template, tuple(range(CODE_GAP)), CODE_GAP))
+            items.append(TaskItem(item.item_id, item.prefix, score, template, tuple(range(CODE_GAP)), CODE_GAP,
+                                  infill_mode="native-gap"))
         else:
-            prompt = CODE_PROMPT + item.prefix + "<FILL>\n" + item.suffix + "\nThe line marked <FILL>:\n"
-            items.append(TaskItem(item.item_id, prompt, score))
+            # The byte codec has no FIM sentinels, so AR gets the suffix as context before the prefix and
+            # continues the prefix (dgbench/decoding/infill.py picks the layout and names it).
+            layout = build_infill_prompt(list(item.prefix), list(item.suffix), separator=list(CODE_SEPARATOR))
+            items.append(TaskItem(item.item_id, "".join(layout.ids), score, infill_mode=layout.mode))
     return items
 
 
@@ -195,6 +200,7 @@ def run_quality_point(decoder, point, spec, device: str, measure: dict, seed: in
                        "prompt": item.prompt, "output": text, "extracted": answer, "correct": bool(ok),
                        "fill": ("loglikelihood" if item.ll is not None else
                                 "in-place" if in_place(item) else "after-prompt"),
+                       **({"infill_mode": item.infill_mode} if item.infill_mode else {}),
                        **extra,
                        "e2e_s": metrics["e2e_s"], "nfe": metrics["nfe"],
                        "useful_tokens": metrics["useful_tokens"], "committed_tok_s": metrics["committed_tok_s"],
