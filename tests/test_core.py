@@ -5,8 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from dgbench.backends.base import useful_length
-from dgbench.backends.hf_diffusion import steps_between
+from dgbench.backends.base import steps_between, useful_length
 from dgbench.errors import ResultsError
 from dgbench.harness.measure import MeasurePlan, repeat
 from dgbench.results import RunStore

@@ -96,3 +96,17 @@ def useful_length(tokens: list[int], stop_ids: set[int]) -> int:
         if t in stop_ids:
             return i
     return len(tokens)
+
+
+def steps_between(step_times: list[float], canvas_times: list[float]) -> tuple[list[int], list[float]]:
+    """Split step-start marks into canvases; a step lasts until the next step starts or its canvas commits."""
+    steps_per_canvas, durations = [], []
+    i = 0
+    for commit in canvas_times:
+        starts = []
+        while i < len(step_times) and step_times[i] <= commit:
+            starts.append(step_times[i])
+            i += 1
+        steps_per_canvas.append(len(starts))
+        durations += [b - a for a, b in zip(starts, starts[1:] + [commit])]
+    return steps_per_canvas, durations

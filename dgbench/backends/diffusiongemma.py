@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dgbench.backends.base import Decoder, GenerationRecord, register_engine, useful_length
-from dgbench.backends.hf_diffusion import DIFFUSIONGEMMA_KNOBS, steps_between
+from dgbench.backends.base import Decoder, GenerationRecord, register_engine, steps_between, useful_length
+from dgbench.backends.hf_diffusion import DIFFUSIONGEMMA_KNOBS
 from dgbench.validation import Field
 
 
@@ -156,7 +156,7 @@ class DgbenchDiffusionDecoder(Decoder):
                  fixed=None) -> GenerationRecord:
         import torch
 
-        from dgbench.backends.hf_diffusion import _canvas_length
+        from dgbench.backends.hf_diffusion import canvas_length_override
         from dgbench.decoding.diffusion import generate
 
         sampler = entropy_bound_spec(self.model, self.spec, self.knobs, fixed_length)
@@ -169,7 +169,7 @@ class DgbenchDiffusionDecoder(Decoder):
                                "argmax": ev.argmax[0].tolist()})
 
         torch.manual_seed(seed)
-        with _canvas_length(self.model, sampler.canvas_length):
+        with canvas_length_override(self.model, sampler.canvas_length):
             denoiser = DiffusionGemmaDenoiser(self.model, compile=self.knobs["compile"])
             clock.start()
             out = generate(denoiser, sampler, prompt_ids, attention_mask, gen_length, clock=clock,

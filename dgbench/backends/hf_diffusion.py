@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from dgbench.backends.base import Decoder, GenerationRecord, MarkingStreamer, register_engine, useful_length
+from dgbench.backends.base import (Decoder, GenerationRecord, MarkingStreamer, register_engine, steps_between,
+                                   useful_length)
 from dgbench.validation import Field
 
 DIFFUSIONGEMMA_KNOBS = {
@@ -36,7 +37,7 @@ def _step_marks(module, clock):
 
 
 @contextmanager
-def _canvas_length(model, length: int | None):
+def canvas_length_override(model, length: int | None):
     old = model.config.canvas_length
     if length is not None:
         model.config.canvas_length = length
@@ -44,20 +45,6 @@ def _canvas_length(model, length: int | None):
         yield model.config.canvas_length
     finally:
         model.config.canvas_length = old
-
-
-def steps_between(step_times: list[float], canvas_times: list[float]) -> tuple[list[int], list[float]]:
-    """Split step-start marks into canvases; a step lasts until the next step starts or its canvas commits."""
-    steps_per_canvas, durations = [], []
-    i = 0
-    for commit in canvas_times:
-        starts = []
-        while i < len(step_times) and step_times[i] <= commit:
-            starts.append(step_times[i])
-            i += 1
-        steps_per_canvas.append(len(starts))
-        durations += [b - a for a, b in zip(starts, starts[1:] + [commit])]
-    return steps_per_canvas, durations
 
 
 @register_engine("hf-diffusion", "diffusion",
@@ -86,7 +73,7 @@ class HFDiffusionDecoder(Decoder):
 
         streamer = MarkingStreamer(clock, "canvas")
         torch.manual_seed(seed)
-        with _canvas_length(self.model, k["canvas_length"]) as canvas, \
+        with canvas_length_override(self.model, k["canvas_length"]) as canvas, \
                 _step_marks(self.model.model.decoder, clock), torch.inference_mode():
             clock.start()
             out = self.model.generate(prompt_ids, streamer=streamer, **kwargs)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 
-from dgbench.backends.base import Decoder, GenerationRecord, register_engine, useful_length
+from dgbench.backends.base import Decoder, GenerationRecord, register_engine, steps_between, useful_length
 from dgbench.errors import ConfigError
 from dgbench.validation import Field
 
@@ -197,7 +197,6 @@ class MaskedDiffusionDecoder(Decoder):
     def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock) -> GenerationRecord:
         import torch
 
-        from dgbench.backends.hf_diffusion import steps_between
         from dgbench.decoding.masked import generate
 
         sampler = masked_spec(self.spec, self.knobs, gen_length, fixed_length)
