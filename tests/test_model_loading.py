@@ -15,20 +15,21 @@ from dgbench.models.registry import get
 from dgbench.models.synthetic import build_synthetic
 
 
-@pytest.fixture(scope="module")
-def diffusion_dir(tmp_path_factory):
-    model = build_synthetic(get("diffusiongemma-tiny"), seed=3)
-    path = tmp_path_factory.mktemp("dg")
+def _saved(tmp_path_factory, spec_name: str, seed: int):
+    model = build_synthetic(get(spec_name), seed=seed)
+    path = tmp_path_factory.mktemp(spec_name)
     model.save_pretrained(path)
     return model, path
+
+
+@pytest.fixture(scope="module")
+def diffusion_dir(tmp_path_factory):
+    return _saved(tmp_path_factory, "diffusiongemma-tiny", seed=3)
 
 
 @pytest.fixture(scope="module")
 def gemma_dir(tmp_path_factory):
-    model = build_synthetic(get("gemma4-tiny"), seed=4)
-    path = tmp_path_factory.mktemp("g4")
-    model.save_pretrained(path)
-    return model, path
+    return _saved(tmp_path_factory, "gemma4-tiny", seed=4)
 
 
 def test_diffusiongemma_round_trip(diffusion_dir):

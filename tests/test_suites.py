@@ -55,40 +55,25 @@ measure:
 """
 
 
-def test_unknown_key_suggests_the_right_one(tmp_path):
-    p = write(tmp_path, GOOD.replace("  warmup: 0", "  warmpu: 0"))
-    with pytest.raises(ConfigError, match=r"bad.yaml:10: measure.warmpu: unknown key; did you mean 'warmup'\?"):
-        load_suite(str(p))
-
-
-def test_unknown_knob_is_checked_against_the_engine(tmp_path):
-    p = write(tmp_path, GOOD.replace("max_denoising_steps: 2", "max_denoising_step: 2"))
-    with pytest.raises(ConfigError, match=r"decoders\[0\].knobs.max_denoising_step: unknown key; "
-                                          r"did you mean 'max_denoising_steps'"):
-        load_suite(str(p))
-
-
-def test_wrong_type_names_field_and_expected_type(tmp_path):
-    p = write(tmp_path, GOOD.replace("warmup: 0", "warmup: three"))
-    with pytest.raises(ConfigError, match=r"bad.yaml:10: measure.warmup: expected an integer, got str \('three'\)"):
-        load_suite(str(p))
-
-
-def test_yaml_syntax_error_gives_file_and_line(tmp_path):
-    p = write(tmp_path, GOOD.replace("  gen_length: [16]", "  gen_length: [16"))
-    with pytest.raises(ConfigError, match=r"bad.yaml:\d+: YAML syntax error"):
-        load_suite(str(p))
-
-
-def test_unknown_model_lists_a_close_match(tmp_path):
-    p = write(tmp_path, GOOD.replace("diffusiongemma-tiny", "diffusiongema-tiny"))
-    with pytest.raises(ConfigError, match=r"unknown value 'diffusiongema-tiny'; did you mean 'diffusiongemma-tiny'"):
-        load_suite(str(p))
-
-
-def test_engine_and_model_paradigms_must_agree(tmp_path):
-    p = write(tmp_path, GOOD.replace("diffusiongemma-tiny", "gemma4-tiny"))
-    with pytest.raises(ConfigError, match="decodes diffusion models but 'gemma4-tiny' is autoregressive"):
+@pytest.mark.parametrize("old, new, pattern", [
+    # unknown key, with the line and the suggestion
+    ("  warmup: 0", "  warmpu: 0", r"bad.yaml:10: measure.warmpu: unknown key; did you mean 'warmup'\?"),
+    # an engine knob is checked against that engine's knobs
+    ("max_denoising_steps: 2", "max_denoising_step: 2",
+     r"decoders\[0\].knobs.max_denoising_step: unknown key; did you mean 'max_denoising_steps'"),
+    # wrong type names the field and the expected type
+    ("warmup: 0", "warmup: three", r"bad.yaml:10: measure.warmup: expected an integer, got str \('three'\)"),
+    # YAML syntax error gives file and line
+    ("  gen_length: [16]", "  gen_length: [16", r"bad.yaml:\d+: YAML syntax error"),
+    # unknown model lists a close match
+    ("diffusiongemma-tiny", "diffusiongema-tiny",
+     r"unknown value 'diffusiongema-tiny'; did you mean 'diffusiongemma-tiny'"),
+    # engine and model paradigms must agree
+    ("diffusiongemma-tiny", "gemma4-tiny", "decodes diffusion models but 'gemma4-tiny' is autoregressive"),
+], ids=["unknown-key", "unknown-knob", "wrong-type", "yaml-syntax", "unknown-model", "paradigm-mismatch"])
+def test_bad_suite_error_names_file_field_and_fix(tmp_path, old, new, pattern):
+    p = write(tmp_path, GOOD.replace(old, new))
+    with pytest.raises(ConfigError, match=pattern):
         load_suite(str(p))
 
 
