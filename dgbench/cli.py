@@ -76,10 +76,23 @@ def build_parser() -> argparse.ArgumentParser:
                          description="List what dgbench knows about.")
     lst.add_argument("what", choices=["suites", "models", "engines", "tasks", "profiles"])
 
-    from dgbench.cli_fit import add_fit_parser
-
-    add_fit_parser(sub, _Formatter)
+    for module in _command_modules():
+        module.add_parser(sub, _Formatter)
     return parser
+
+
+# Subcommands beyond run/list live in their own modules: each exposes `NAME`, `add_parser(sub,
+# formatter)` and `main(args) -> exit code`, and is listed here once. Their heavy imports stay inside
+# main(), so `dgbench --help` stays fast.
+COMMAND_MODULES = (
+    "dgbench.cli_fit",
+)
+
+
+def _command_modules():
+    import importlib
+
+    return [importlib.import_module(name) for name in COMMAND_MODULES]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,10 +110,9 @@ def main(argv: list[str] | None = None) -> int:
             from dgbench.cli_list import cmd_list
 
             return cmd_list(args.what)
-        if args.command == "fit":
-            from dgbench.cli_fit import cmd_fit
-
-            return cmd_fit(args)
+        for module in _command_modules():
+            if args.command == module.NAME:
+                return module.main(args)
     except DgbenchError as e:
         print(f"dgbench: error: {e}", file=sys.stderr)
         return e.exit_code

@@ -10,6 +10,7 @@ import sys
 
 from dgbench.errors import ConfigError
 
+NAME = "fit"
 EXIT_FITS, EXIT_DOES_NOT_FIT = 0, 1
 
 FIT_EPILOG = """\
@@ -22,7 +23,7 @@ exit codes: 0 fits, 1 does not fit, 2 bad input (model, profile, dtype, numbers)
 """
 
 
-def add_fit_parser(sub, formatter) -> None:
+def add_parser(sub, formatter) -> None:
     from dgbench.models.memory import ATTENTION, WEIGHT_FORMATS
 
     fit = sub.add_parser("fit", help="estimate peak memory of a model on a hardware profile",
@@ -78,7 +79,7 @@ def _capacity(profile: dict) -> tuple[int, str]:
     return psutil.virtual_memory().total, f"profile {profile['name']} has no memory_bytes: this machine's RAM"
 
 
-def cmd_fit(args) -> int:
+def main(args) -> int:
     from rich.console import Console
     from rich.table import Table
 
