@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 SUITE ?= latency
 BIN := $(VENV)/bin
 
-.PHONY: run test setup clean
+.PHONY: run test setup clean chromium
 
 $(BIN)/dgbench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,22 @@ setup: $(BIN)/dgbench
 run: setup
 	$(BIN)/dgbench run --suite $(SUITE)
 
-test: setup
+# The report tests load pages in headless Chromium (Debian's `chromium`): installed here when running as
+# root, otherwise `make test` stops with the command to run.
+CHROMIUM ?= /usr/bin/chromium
+
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium (report tests)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; \
+	else \
+		echo "make test: $(CHROMIUM) not found; the report tests need it: sudo apt-get install -y chromium" >&2; \
+		exit 1; \
+	fi
+
+test: setup chromium
 	$(BIN)/pytest -q
 
 clean:

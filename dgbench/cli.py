@@ -19,8 +19,9 @@ examples:
   dgbench run --resume results/20261122T070000Z-latency   # finish an interrupted run
   dgbench run --suite quality --limit 20          # sudoku, multiple choice, code infill: accuracy + speed
 
-exit codes: 0 all points measured, 1 some points failed (recorded in points.jsonl),
-            2 bad input (suite, flag, path), 130 interrupted (resume with --resume RUN_DIR)
+exit codes: 0 all points measured (and, with --gate-against, the gate passed),
+            1 some points failed (recorded in points.jsonl) or the gate found a regression,
+            2 bad input (suite, flag, path, baseline), 130 interrupted (resume with --resume RUN_DIR)
 """
 
 LIST_EPILOG = """\
@@ -70,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="quality suites: score at most N items per task (a quick look; ids differ from a full run)")
     run.add_argument("--dry-run", action="store_true", help="print the expanded sweep and its cost; run nothing")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run; finished points are kept")
+    run.add_argument("--profile", metavar="NAME",
+                     help="hardware profile for the roofline (MFU/MBU, predictions); default: detected, or this "
+                          "CPU's measured profile (see `dgbench list profiles`, `dgbench profile`)")
+    run.add_argument("--emulate-memory", metavar="PROFILE",
+                     help="cap CUDA memory to PROFILE's capacity (e.g. rtx-4090: 24 GB) to see what fits; CUDA only")
+    run.add_argument("--gate-against", metavar="RUN_DIR|FILE|NAME",
+                     help="after the run, gate it against this baseline (see `dgbench gate --help`); writes "
+                          "RUN_DIR/gate.md, gate.xml, gate.json; exit 1 on a regression")
 
     lst = sub.add_parser("list", help="list suites, models, engines, tasks or hardware profiles",
                          formatter_class=_Formatter, epilog=LIST_EPILOG,
@@ -86,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
 # main(), so `dgbench --help` stays fast.
 COMMAND_MODULES = (
     "dgbench.cli_fit",
+    "dgbench.cli_profile",
+    "dgbench.cli_gate",
+    "dgbench.cli_baseline",
+    "dgbench.cli_lm_eval",
+    "dgbench.cli_train",
+    "dgbench.cli_report",
+    "dgbench.cli_publish",
 )
 
 

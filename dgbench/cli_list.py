@@ -64,7 +64,7 @@ def cmd_list(what: str) -> int:
 
         rows = []
         for name, p in load_profiles().items():
-            peaks = ", ".join(f"{k} {v / 1e12:g}" for k, v in (p.get("peak_flops") or {}).items())
+            peaks = ", ".join(f"{k} {v / 1e12:g}" for k, v in (p.get("peak_flops") or {}).items() if v is not None)
             bw = p.get("memory_bandwidth_bytes_s")
             rows.append([name, p.get("kind"), peaks or "measured on demand", f"{bw / 1e12:g}" if bw else "-",
                          p.get("file")])

@@ -138,6 +138,12 @@ def cmd_run(args) -> int:
         print_dry_run(suite, out)
         return EXIT_OK
 
+    gate_against = getattr(args, "gate_against", None)
+    if gate_against:  # a missing baseline fails now, not after minutes of measuring
+        from dgbench.gate_baselines import baselines_dir, resolve_baseline
+
+        resolve_baseline(gate_against, baselines_dir())
+
     from dgbench.hardware.detect import resolve_device
     from dgbench.harness.runner import run_suite
     from dgbench.report.console import definitions_footer, quality_footer, quality_table, summary_table
@@ -150,11 +156,16 @@ def cmd_run(args) -> int:
     progress, report = _progress_ui(err)
     started = time.time()
     with progress:
-        outcome = run_suite(suite, device=device, out_root=Path(args.out), resume=resume, progress=report)
+        outcome = run_suite(suite, device=device, out_root=Path(args.out), resume=resume, progress=report,
+                            profile=getattr(args, "profile", None),
+                            emulate_memory=getattr(args, "emulate_memory", None))
     elapsed = time.time() - started
 
     if suite["scenario"] == "quality":
-        out.print(quality_table(outcome.points, title=f"dgbench {suite['name']} on {device} (weights: synthetic)"))
+        from dgbench.harness.runner import decoder_weights
+
+        out.print(quality_table(outcome.points, title=f"dgbench {suite['name']} on {device} "
+                                                      f"(weights: {decoder_weights(suite)})"))
         out.print(quality_footer(outcome.points))
     else:
         out.print(summary_table(outcome.points, title=f"dgbench {suite['name']} on {device} "
@@ -167,4 +178,12 @@ def cmd_run(args) -> int:
         print(f"dgbench: interrupted; finished points are saved. Resume with: dgbench run --resume "
               f"{outcome.run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if gate_against:
+        from dgbench.cli_gate import gate_run
+
+        run_dir = Path(outcome.run_dir)
+        gate_exit = gate_run(gate_against, run_dir, markdown=str(run_dir / "gate.md"),
+                             junit=str(run_dir / "gate.xml"), json_path=str(run_dir / "gate.json"))
+        return max(gate_exit, EXIT_POINTS_FAILED if outcome.failed else EXIT_OK)
     return EXIT_POINTS_FAILED if outcome.failed else EXIT_OK
+

@@ -135,7 +135,7 @@ def test_fit_exit_codes(capsys):
 
 @pytest.mark.parametrize("args, expected", [
     (["diffusiongema-26b-a4b", "--profile", "h100-sxm", "--context", "10"], "did you mean 'diffusiongemma-26b-a4b'"),
-    (["gemma4-26b-a4b", "--profile", "h100", "--context", "10"], "did you mean 'h100-sxm'"),
+    (["gemma4-26b-a4b", "--profile", "h100-sxn", "--context", "10"], "did you mean 'h100-sxm'"),
     (["gemma4-26b-a4b", "--profile", "h100-sxm", "--context", "10", "--dtype", "nvfp"], "did you mean 'nvfp4'"),
     (["gemma4-26b-a4b", "--profile", "h100-sxm", "--context", "0"], "--context must be at least 1"),
 ])

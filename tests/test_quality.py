@@ -30,7 +30,7 @@ def test_codec_round_trips_and_never_emits_special_ids(name):
 
 
 def test_quality_suite_expands_one_point_per_decoder_and_task():
-    suite = load_suite("quality")
+    suite = load_suite("quality-synthetic")
     points = expand(suite)
     assert {(p.decoder, p.task) for p in points} == {(d, t) for d in ("diffusion", "ar")
                                                        for t in ("sudoku", "mc", "code_infill")}
@@ -42,9 +42,9 @@ def test_quality_suite_expands_one_point_per_decoder_and_task():
 
 def test_unknown_task_key_suggests_the_right_one():
     with pytest.raises(ConfigError, match=r"tasks.sudoku.sise: unknown key; did you mean 'size'"):
-        load_suite("quality", ["tasks.sudoku.sise=4"])
+        load_suite("quality-synthetic", ["tasks.sudoku.sise=4"])
     with pytest.raises(ConfigError, match=r"tasks.mcq: unknown task; did you mean 'mc'"):
-        load_suite("quality", ["tasks.mcq.n=3"])
+        load_suite("quality-synthetic", ["tasks.mcq.n=3"])
     with pytest.raises(ConfigError, match=r"only scenario quality runs tasks"):
         load_suite("smoke", ["tasks.mc.n=3"])
 
@@ -52,7 +52,7 @@ def test_unknown_task_key_suggests_the_right_one():
 @pytest.fixture(scope="module")
 def quality_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("quality")
-    proc = run_cli("run", "--suite", "quality", "--limit", "3", "--out", out)
+    proc = run_cli("run", "--suite", "quality-synthetic", "--limit", "3", "--out", out)
     return proc, only_run_dir(out) if proc.returncode == 0 else None
 
 
@@ -94,7 +94,7 @@ def test_quality_run_writes_samples_and_accuracy_points(quality_run):
 
 
 def test_gpqa_without_a_file_is_one_line_exit_2(tmp_path):
-    proc = run_cli("run", "--suite", "quality", "--set", "tasks.mc.source=gpqa",
+    proc = run_cli("run", "--suite", "quality-synthetic", "--set", "tasks.mc.source=gpqa",
                    "--set", f"tasks.mc.path={tmp_path / 'missing.csv'}", "--out", tmp_path / "res")
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -108,7 +108,7 @@ def test_limit_is_only_for_quality_suites(tmp_path):
 
 
 def test_multiple_choice_by_loglikelihood_with_an_ar_decoder(tmp_path):
-    proc = run_cli("run", "--suite", "quality", "--limit", "4", "--out", tmp_path,
+    proc = run_cli("run", "--suite", "quality-synthetic", "--limit", "4", "--out", tmp_path,
                    "--set", "decoders=[{name: ar, model: gemma4-tiny, engine: dgbench-autoregressive}]",
                    "--set", "tasks={mc: {scoring: loglikelihood}}")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -123,7 +123,7 @@ def test_multiple_choice_by_loglikelihood_with_an_ar_decoder(tmp_path):
 
 
 def test_loglikelihood_scoring_refuses_a_diffusion_decoder(tmp_path):
-    proc = run_cli("run", "--suite", "quality", "--limit", "2", "--out", tmp_path,
+    proc = run_cli("run", "--suite", "quality-synthetic", "--limit", "2", "--out", tmp_path,
                    "--set", "tasks={mc: {scoring: loglikelihood}}")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

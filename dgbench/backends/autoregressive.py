@@ -28,7 +28,37 @@ DGBENCH_AR_KNOBS = {
                    help="KV cache kind: dynamic grows, static is preallocated (fixed shapes for compile)"),
     "compile": Field(bool, default=False,
                      help="torch.compile decode_one_token (first call compiles: tens of seconds on CPU)"),
+    # No default on purpose: an unset knob is absent from the point's knobs, so point ids and config
+    # hashes of every existing run stay what they were.
+    "extra_forward_passes": Field(int, min=0,
+                                  help="TESTING KNOB: after every forward (prefill and each decode step) run the "
+                                       "model N more times on the same tokens without the KV cache, output "
+                                       "discarded and not counted in NFE: a deliberately slowed decoder with "
+                                       "unchanged tokens, for checking that `dgbench gate` catches slowdowns"),
 }
+
+
+class _SlowedModel:
+    """The model with N extra, discarded forward passes after each real one (knob extra_forward_passes).
+
+    The extra passes are real work of the same kind (the same tokens through the same network), so the
+    slowdown scales with the model and device as a genuine regression would; they run without the KV
+    cache so the cache, the tokens chosen and NFE (counted by the decode loop) are all unchanged.
+    Everything else (config, dtype, device, transformers' decode switches) is the wrapped model's.
+    """
+
+    def __init__(self, model, extra_passes: int):
+        self._model = model
+        self._extra_passes = extra_passes
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def __call__(self, *, input_ids, position_ids=None, **kwargs):
+        out = self._model(input_ids=input_ids, position_ids=position_ids, **kwargs)
+        for _ in range(self._extra_passes):
+            self._model(input_ids=input_ids, position_ids=position_ids, use_cache=False)
+        return out
 
 
 class ARInfillMixin:
@@ -78,7 +108,9 @@ class DgbenchAutoregressiveDecoder(ARInfillMixin, Decoder):
         torch.manual_seed(seed)
         with torch.inference_mode():
             clock.start()
-            out = generate(self.model, sampler, prompt_ids, attention_mask, gen_length,
+            extra = self.knobs.get("extra_forward_passes") or 0
+            model = _SlowedModel(self.model, extra) if extra else self.model
+            out = generate(model, sampler, prompt_ids, attention_mask, gen_length,
                            cache_kind=self.knobs["cache"], clock=clock, compile=self.knobs["compile"])
             clock.stop()
         new = out.sequences[:, prompt_ids.shape[1]:].tolist()

@@ -136,6 +136,10 @@ def run_quality_point(decoder, point, spec, device: str, measure: dict, seed: in
 
     from dgbench.tasks.text import decode, encode
 
+    if point.task.startswith("lm_eval:"):   # lm-eval's own evaluator scores these (integrations/lm_eval_suite.py)
+        from dgbench.integrations.lm_eval_suite import run_lm_eval_point
+
+        return run_lm_eval_point(decoder, point, spec, device, measure, seed, on_item, on_sample)
     items = task_items(point.task, point.task_config, point.limit, seed, spec.paradigm)
     clock = Clock(device)
 

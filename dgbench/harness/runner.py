@@ -20,6 +20,7 @@ from dgbench.errors import ConfigError
 from dgbench.harness.suite import suite_hash
 from dgbench.harness.sweep import Point, expand
 from dgbench.results import RunStore, default_run_dir, utc_stamp
+from dgbench.telemetry.recorder import TELEMETRY_FILE
 
 
 @dataclass
@@ -61,9 +62,16 @@ class ModelCache:
         if key != self.key:
             self.model = None
             _free(device)
-            from dgbench.models.synthetic import build_synthetic
+            # Specs with real weights (the embedded reference pair, a local checkpoint) load them offline;
+            # the others are built with random weights on the target device.
+            if spec.weights == "synthetic":
+                from dgbench.models.synthetic import build_synthetic
 
-            self.model = build_synthetic(spec, device=device, dtype=dtype)
+                self.model = build_synthetic(spec, device=device, dtype=dtype)
+            else:
+                from dgbench.models.loading import load_model
+
+                self.model = load_model(spec, device=device, dtype=dtype)
             self.key = key
         return self.model
 
@@ -89,24 +97,43 @@ def _error_record(exc: BaseException) -> dict:
             "traceback": traceback.format_exc(limit=8)}
 
 
+def decoder_weights(suite: dict) -> str:
+    """What the decoders' weights are: one kind ("synthetic", "embedded") when they share it, else per model."""
+    from dgbench.models.registry import SPECS
+
+    kinds = {d["model"]: SPECS[d["model"]].weights if d["model"] in SPECS else "?" for d in suite["decoders"]}
+    if len(set(kinds.values())) == 1:
+        return next(iter(kinds.values()))
+    return ", ".join(f"{model}: {kind}" for model, kind in kinds.items())
+
+
 def run_metadata(suite: dict, device: str, seed: int, fp: dict, profile: str | None, status: str) -> dict:
     return {
         "suite": suite, "suite_name": suite["name"], "config_hash": suite_hash(suite), "seed": seed,
         "git_commit": git_commit(), "versions": versions(), "hardware": fp, "hardware_profile": profile,
-        "weights": "synthetic", "created_utc": utc_stamp(), "status": status,
+        "weights": decoder_weights(suite), "created_utc": utc_stamp(), "status": status,
         "command": " ".join(sys.argv),
     }
 
 
 def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None = None,
-              resume: Path | None = None, progress=None) -> RunOutcome:
-    """Measure every point of `suite`; `progress(point, index, total, state)` reports to the UI."""
+              resume: Path | None = None, progress=None, profile: str | None = None,
+              emulate_memory: str | None = None) -> RunOutcome:
+    """Measure every point of `suite`; `progress(point, index, total, state)` reports to the UI.
+
+    `profile` names the hardware profile the roofline uses (default: detected); `emulate_memory` caps
+    CUDA memory to a profile's capacity before anything loads."""
     from dgbench.hardware.detect import fingerprint, resolve_dtype
     from dgbench.hardware.profiles import match_profile
     from dgbench.models.registry import get
 
     points = expand(suite)
+    if profile:
+        from dgbench.hardware.profiles import get_profile
+
+        get_profile(profile)  # an unknown name fails here, before anything is created or loaded
     fp = fingerprint(device)
+    emulated = apply_memory_cap(device, emulate_memory) if emulate_memory else None
     if resume is not None:
         store = RunStore(resume)
         meta = store.read_meta()
@@ -127,12 +154,17 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
         store = RunStore(out_dir or default_run_dir(out_root, suite["name"]))
         if store.run_file.exists():
             raise ConfigError(f"{store.path}: already holds a run; use --resume {store.path} or another --out")
-        meta = run_metadata(suite, device, suite["seed"], fp, match_profile(fp), "running")
+        meta = run_metadata(suite, device, suite["seed"], fp, profile or match_profile(fp), "running")
+        meta["hardware_profile_source"] = "--profile" if profile else "detected"
+        if emulated:
+            meta["emulated_memory"] = emulated
         store.create(meta)
         done = set()
 
     outcome = RunOutcome(store.path)
     cache = ModelCache()
+    roof = RooflineContext(meta.get("hardware_profile"), device)
+    telemetry = _start_telemetry(suite, device, store.path)
     try:
         for i, point in enumerate(points):
             if point.point_id in done:
@@ -143,9 +175,18 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
             if progress:
                 progress(point, i, len(points), "start")
             unit = "item" if point.task is not None else "rep"
+            recorder, src = telemetry
+            mark = recorder.marker_for(point.point_id) if recorder else None
+            if mark:
+                mark("rep" if point.task is not None else "empty")   # quality points: one window per point
             record = _measure(point, device, suite, cache, resolve_dtype(point.dtype, device), get(point.model),
                               fp, lambda n: progress(point, i, len(points), f"{unit} {n}") if progress else None,
-                              on_sample=store.append_sample)
+                              on_sample=store.append_sample, mark=mark)
+            if recorder:
+                recorder.mark("", "empty")
+                recorder.flush()
+                record["telemetry"] = _point_telemetry(recorder, src, record)
+            roof.annotate(record, get(point.model))
             store.append_point(record)
             outcome.failed += record["status"] != "ok"
             if progress:
@@ -155,6 +196,14 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
         outcome.interrupted = True
         meta["status"] = "interrupted"
     finally:
+        if telemetry[0]:
+            telemetry[0].stop()
+            meta["telemetry"] = {"file": TELEMETRY_FILE, "rate_hz": telemetry[0].rate_hz,
+                                 "sources": {s.name: s.describe() for s in telemetry[0].sources}}
+        if roof.profile is not None:
+            meta["roofline_profile"] = {k: roof.profile.get(k) for k in
+                                        ("name", "profile_kind", "peak_flops", "memory_bandwidth_bytes_s",
+                                         "measurements", "floors", "gemm_roofs", "file")}
         meta["finished_utc"] = utc_stamp()
         store.write_meta(meta)
         store.close()
@@ -163,7 +212,7 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
 
 
 def _measure(point: Point, device: str, suite: dict, cache: ModelCache, dtype: str, spec, fp: dict,
-             on_rep, on_sample=None) -> dict:
+             on_rep, on_sample=None, mark=None) -> dict:
     from dgbench.backends import ENGINES
     from dgbench.harness.quality import run_quality_point
     from dgbench.harness.scenario import run_point
@@ -180,7 +229,7 @@ def _measure(point: Point, device: str, suite: dict, cache: ModelCache, dtype: s
                                        on_sample)
         else:
             result = run_point(decoder, point, spec.text_config["vocab_size"], spec.special_tokens.values(),
-                               device, suite["measure"], suite["seed"], on_rep)
+                               device, suite["measure"], suite["seed"], on_rep, mark=mark)
         record.update(status="ok", **result)
     except KeyboardInterrupt:
         raise
@@ -189,3 +238,91 @@ def _measure(point: Point, device: str, suite: dict, cache: ModelCache, dtype: s
         _free(device)
     record["wall_s"] = round(time.time() - started, 3)
     return record
+
+
+# ---------------------------------------------------------------- telemetry, roofline, memory cap
+
+def _start_telemetry(suite: dict, device: str, run_dir: Path):
+    """(recorder, (source, device) of this run's device), or (None, None) when the suite turns it off."""
+    settings = suite.get("telemetry") or {}
+    if not settings.get("enabled", True):
+        return None, None
+    from dgbench.telemetry.recorder import TelemetryRecorder, open_sources
+
+    sources, source, dev = open_sources(device)
+    recorder = TelemetryRecorder(sources, run_dir / TELEMETRY_FILE, rate_hz=settings.get("rate_hz", 10.0))
+    recorder.start()
+    return recorder, (source, dev)
+
+
+def _point_telemetry(recorder, src, record: dict) -> dict:
+    useful = None
+    reps = record.get("reps") or {}
+    if reps.get("useful_tokens"):
+        useful = sum(x for x in reps["useful_tokens"] if x is not None)   # the timed reps the energy covers
+    return recorder.point_summary(record["point_id"], src[0], src[1], useful)
+
+
+class RooflineContext:
+    """Resolves the run's profile once (a published one, or this CPU's measured one) and annotates points."""
+
+    def __init__(self, profile_name: str | None, device: str):
+        self.profile_name = profile_name
+        self.device = device
+        self.profile = None
+        self.profiles = None
+
+    def _resolve(self) -> None:
+        from dgbench.hardware.profiles import load_profiles
+
+        self.profiles = load_profiles()
+        prof = self.profiles.get(self.profile_name) if self.profile_name else None
+        if prof is not None and (prof.get("peak_flops") or {}) and prof.get("memory_bandwidth_bytes_s"):
+            self.profile = {**prof, "profile_kind": "published"}
+        elif self.device == "cpu":
+            # A CPU without a profile of its own (or the generic placeholder): measure this one.
+            from dgbench.hardware.measure import measured_profile
+
+            self.profile = dict(measured_profile("cpu"))   # a copy: this run's floors go into run.json only
+        else:
+            self.profile = {"name": self.profile_name, "profile_kind": "published", "peak_flops": {},
+                            "memory_bandwidth_bytes_s": None}
+
+    def annotate(self, record: dict, spec) -> None:
+        if record.get("status") != "ok" or record.get("params", {}).get("task"):
+            return
+        if self.profile is None:
+            self._resolve()
+        from dgbench.hardware.roofline import evaluate_point
+
+        floor, roof = 0.0, None
+        if self.profile.get("profile_kind") == "measured" and self.device == "cpu" and record["dtype"] == "float32":
+            from dgbench.hardware.measure import floor_for, gemm_roof_for
+
+            floor, roof = floor_for(self.profile, spec, self.device), gemm_roof_for(self.profile, spec, self.device)
+        record["roofline"] = evaluate_point(record, spec, self.profile, self.profiles, floor, roof)
+
+
+def apply_memory_cap(device: str, profile_name: str) -> dict:
+    """Cap this process's CUDA memory to a profile's capacity (torch.cuda.set_per_process_memory_fraction),
+    so "does it fit on a 24 GB card" is answered by running it. Weights, caches and activations all count;
+    the CUDA context itself (a few hundred MB outside the allocator) does not."""
+    from dgbench.hardware.profiles import get_profile
+
+    prof = get_profile(profile_name)
+    if not device.startswith("cuda"):
+        raise ConfigError(f"--emulate-memory {profile_name}: needs a CUDA device (it caps torch's CUDA allocator); "
+                          f"this run is on {device}. Use --device cuda, or `dgbench fit` to estimate on a CPU")
+    if not prof.get("memory_bytes"):
+        raise ConfigError(f"--emulate-memory {profile_name}: the profile has no memory_bytes; pick one from "
+                          "`dgbench list profiles` that has a capacity")
+    import torch
+
+    total = torch.cuda.get_device_properties(device).total_memory
+    cap = int(prof["memory_bytes"])
+    if cap > total:
+        raise ConfigError(f"--emulate-memory {profile_name}: {cap / 2**30:.1f} GiB is more than this GPU's "
+                          f"{total / 2**30:.1f} GiB; emulation can only shrink memory")
+    fraction = cap / total
+    torch.cuda.set_per_process_memory_fraction(fraction, device)
+    return {"profile": profile_name, "cap_bytes": cap, "device_total_bytes": int(total), "fraction": fraction}

@@ -58,7 +58,7 @@ def per_rep_metrics(rec: GenerationRecord, batch: int) -> dict[str, float | None
 
 
 def run_point(decoder, point, vocab: int, special_ids, device: str, measure: dict, seed: int,
-              on_rep=None) -> dict:
+              on_rep=None, mark=None) -> dict:
     prompts, mask = synthetic_prompts(point.batch_size, point.prompt_length, vocab, special_ids, seed, device)
     clock = Clock(device)
 
@@ -68,7 +68,7 @@ def run_point(decoder, point, vocab: int, special_ids, device: str, measure: dic
 
     plan = MeasurePlan(measure["warmup"], measure["min_repetitions"], measure["max_repetitions"],
                        measure["min_time_s"])
-    records = repeat(call, plan, lambda r: r.e2e_s, on_rep)
+    records = repeat(call, plan, lambda r: r.e2e_s, on_rep, mark)
 
     reps: dict[str, list] = {}
     for rec in records:
@@ -82,8 +82,12 @@ def run_point(decoder, point, vocab: int, special_ids, device: str, measure: dic
 
     memory = None
     if measure["memory"]:
+        if mark:
+            mark("memory")
         with PeakMemory(device) as pm:
             call(10_000)
+        if mark:
+            mark("empty")
         memory = {"peak_mem_bytes": pm.reading.peak_bytes, "total_peak_bytes": pm.reading.total_bytes,
                   "method": pm.reading.method, "n": 1}
 

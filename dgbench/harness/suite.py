@@ -66,15 +66,24 @@ SUITE_FIELDS = {
         "fixed_length": Field(bool, default=True, help="ignore EOS so every call generates gen_length tokens"),
         "memory": Field(bool, default=True, help="one extra untimed call to measure peak memory"),
     }),
+    # Telemetry (NVML per GPU, CPU process, RAPL) sampled in a background thread into RUN_DIR/telemetry.csv.
+    "telemetry": Field(dict, fields={
+        "enabled": Field(bool, default=True, help="sample power, energy, clocks, utilisation during the run"),
+        "rate_hz": Field(float, default=10.0, min=0.1, help="samples per second (plus one at every phase change)"),
+    }),
     # Quality tasks (scenario: quality). No default, so suites without it keep their config hash; its
     # contents are checked against TASK_FIELDS by _validate_tasks.
     "tasks": Field(dict, help="quality tasks, e.g. {sudoku: {size: 4}, mc: {source: procedural}}"),
     "gate": Field(dict, fields={
-        "threshold": Field(float, default=0.10, min=0.0, help="relative change tolerated by default"),
+        "threshold": Field(float, default=0.05, min=0.0, help="relative change tolerated by default (a factor: 0.05 = 5% slower or 1/1.05 the throughput)"),
+        # alpha and absolute have no default, so suites without them keep their config hash (dgbench/gate.py
+        # fills in alpha 0.05 and absolute 0).
+        "alpha": Field(float, min=0.0, help="significance level of the gate's tests (default 0.05)"),
         "metrics": Field(list, default=list, item=Field(dict, fields={
             "name": Field(str, required=True, choices=lambda: sorted(METRICS)),
             "direction": Field(str, required=True, choices=["higher", "lower"]),
             "threshold": Field(float, default=None, allow_none=True, min=0.0),
+            "absolute": Field(float, min=0.0, help="change in the metric's unit tolerated as well (default 0)"),
         })),
     }),
 }
@@ -96,6 +105,21 @@ TASK_FIELDS = {
     "code_infill": {
         "set": Field(str, default="single", choices=["single", "multi"]),
         "n": Field(int, default=50, min=1, help="infill items (before --limit)"),
+    },
+    # lm-evaluation-harness tasks through lm-eval's own evaluator (dgbench/integrations/lm_eval_suite.py):
+    # one point per decoder and listed task.
+    "lm_eval": {
+        "task": Field(list, required=True, scalar_ok=True, item=Field(str),
+                      help="lm-eval task name(s), e.g. dgbench_mc (suites/lm_eval_tasks/)"),
+        "include_path": Field(str, default=None, allow_none=True,
+                              help="folder of task YAMLs (absolute, or relative to the working directory or to "
+                                   "dgbench's suites folder); unset: lm-eval's built-in tasks"),
+        "limit": Field(int, default=None, allow_none=True, min=1, help="documents per task at most"),
+        "num_fewshot": Field(int, default=None, allow_none=True, min=0),
+        "batch_size": Field(int, default=1, min=1, help="requests per decoder call"),
+        "max_gen_toks": Field(int, default=64, min=1, help="generation cap when a task sets none"),
+        "mc_samples": Field(int, default=32, min=1, help="diffusion: Monte Carlo samples per log-likelihood"),
+        "metadata": Field(dict, default=dict, help="lm-eval task metadata, e.g. {gpqa_path: /path/gpqa.csv}"),
     },
 }
 
@@ -270,6 +294,13 @@ def _validate_tasks(suite: dict, loc: Location) -> None:
     if sudoku and sudoku["clues"] > sudoku["size"] ** 2:
         raise ConfigError(f"{loc.at(('tasks', 'sudoku', 'clues'))}: tasks.sudoku.clues: {sudoku['clues']} is more "
                           f"than the {sudoku['size'] ** 2} cells of a {sudoku['size']}x{sudoku['size']} grid")
+    if "lm_eval" in tasks:
+        from dgbench.integrations.lm_eval_suite import check_config
+
+        try:
+            check_config(tasks["lm_eval"])
+        except ConfigError as exc:
+            raise ConfigError(f"{loc.at(('tasks', 'lm_eval'))}: tasks.lm_eval: {exc}") from None
     mc = tasks.get("mc")
     if mc and mc["scoring"] == "loglikelihood":
         from dgbench.backends import ENGINES

@@ -51,7 +51,17 @@ def task_gen_length(task: str, config: dict) -> int:
     """Tokens (bytes) generated per item: a sudoku grid with its newlines, a short MC answer, one code line."""
     if task == "sudoku":
         return config["size"] * config["size"] + config["size"]
+    if task.startswith("lm_eval:"):   # the cap; each lm-eval task sets its own max_gen_toks
+        return config["max_gen_toks"]
     return {"mc": 16, "code_infill": 64}[task]
+
+
+def task_entries(task: str, config: dict) -> list[tuple[str, dict]]:
+    """(point task, its config): one per listed lm-eval task, named lm_eval:NAME; other tasks as they are.
+    `n` (items before --limit, shown by --dry-run) is lm-eval's limit, or 0 when lm-eval decides."""
+    if task != "lm_eval":
+        return [(task, config)]
+    return [(f"lm_eval:{name}", {**config, "task": name, "n": config["limit"] or 0}) for name in config["task"]]
 
 
 def expand(suite: dict) -> list[Point]:
@@ -84,7 +94,7 @@ def _expand_quality(suite: dict, engines) -> list[Point]:
         knob_axes = {k: v for k, v in sweep["knobs"].items() if k in engines[dec["engine"]].knobs}
         for combo in itertools.product(*knob_axes.values()):
             knobs = {**dec["knobs"], **dict(zip(knob_axes, combo))}
-            for task, config in suite["tasks"].items():
+            for task, config in (e for t, c in suite["tasks"].items() for e in task_entries(t, c)):
                 points.append(Point(decoder=dec["name"], model=dec["model"], engine=dec["engine"], dtype=dec["dtype"],
                                     batch_size=1, gen_length=task_gen_length(task, config), prompt_length=0,
                                     knobs=knobs, swept_knobs=tuple(knob_axes), task=task, task_config=config,

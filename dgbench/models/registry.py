@@ -94,6 +94,35 @@ register(ModelSpec("llama-masked-tiny", "llama", "diffusion", "LlamaForCausalLM"
                    special_tokens={"pad": 0, "eos": 1, "bos": 2, "mask": 3}))
 
 
+# The reference pair that `dgbench train` produces and the package ships (dgbench/_data/models/<name>/,
+# each with its model card): one LlamaForCausalLM backbone trained with a masked-diffusion or a
+# next-token objective on the same data, steps and seed. Real weights, loaded offline from the package.
+def _embedded(name: str) -> str:
+    from pathlib import Path
+
+    return str(Path(__file__).resolve().parent.parent / "_data" / "models" / name)
+
+
+def _register_reference_pair() -> None:
+    from dgbench.training.backbone import SPECIAL_TOKENS, TEXT_CONFIG
+
+    source = ("trained by dgbench itself (`dgbench train`, see the model card README.md in the checkpoint folder): "
+              "transformers 5.23 LlamaForCausalLM, hidden 128, 4 layers, byte-level vocabulary 260; both members "
+              "share backbone, data (Sudoku 4x4/6x6, arithmetic infill, procedural MC), steps and seed")
+    register(ModelSpec("ref-diffusion", "llama", "diffusion", "LlamaForCausalLM", dict(TEXT_CONFIG),
+                       weights="embedded", checkpoint=_embedded("ref-diffusion"), source=source,
+                       description="reference masked-diffusion model (bidirectional, LLaDA-style loss); "
+                                   "decode with dgbench-masked",
+                       special_tokens=dict(SPECIAL_TOKENS)))
+    register(ModelSpec("ref-ar", "llama", "autoregressive", "LlamaForCausalLM", dict(TEXT_CONFIG),
+                       weights="embedded", checkpoint=_embedded("ref-ar"), source=source,
+                       description="reference autoregressive twin of ref-diffusion (causal, next-token loss)",
+                       special_tokens=dict(SPECIAL_TOKENS)))
+
+
+_register_reference_pair()
+
+
 # ---- full-size specs: published geometry ----
 # Gemma's special ids (pad 0, eos 1, bos 2) are the Gemma4TextConfig / DiffusionGemmaTextConfig defaults.
 

@@ -1,1 +1,3 @@
-"""Formatting of results: console tables now, HTML reports later. Reads results only, never torch."""
+"""Formatting of results: the end-of-run console tables (console.py), the HTML report and comparison site
+(html.py, compare.py), its markdown summary (markdown.py) and the publish index (publish.py). Reads results
+files only, never torch."""

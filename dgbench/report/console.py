@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 from rich.markup import escape
 from rich.table import Table
 
 from dgbench.metrics import METRICS
-
-
-def _fmt(x: float, scale: float = 1.0, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    v = x * scale
-    if abs(v) >= 100:
-        return f"{v:.0f}"
-    return f"{v:.{digits}g}"
-
-
-def spread(summary: dict | None, scale: float = 1.0) -> str:
-    """'median [p10-p90]', or just the value when every repetition agreed."""
-    if not summary or summary.get("n", 0) == 0:
-        return "-"
-    med, lo, hi = (_fmt(summary[k], scale) for k in ("median", "p10", "p90"))
-    return med if lo == hi == med else f"{med} [{lo}-{hi}]"
+from dgbench.report.fmt import num as _fmt
+from dgbench.report.fmt import pct as _pct
+from dgbench.report.fmt import spread
 
 
 COLUMNS = [
@@ -82,10 +66,6 @@ def definitions_footer(points: list[dict]) -> str:
 
 
 # ---------------------------------------------------------------- quality scenario
-
-def _pct(x: float) -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
-
 
 def quality_table(points: list[dict], title: str = "") -> Table:
     """One row per (decoder, task): accuracy with its 95% Wilson interval, and speed over the same calls."""

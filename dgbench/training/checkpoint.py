@@ -1,0 +1,143 @@
+"""Write a trained model as a normal transformers checkpoint plus dgbench's model card.
+
+    DIR/model.safetensors, config.json, generation_config.json   (save_pretrained)
+    DIR/tokenizer.json, tokenizer_config.json, ...                (byte-level, tokenizer.py)
+    DIR/training.json   everything the card says, machine-readable (config, losses, held-out results)
+    DIR/loss.png        the loss curve
+    DIR/README.md       the model card
+
+dgbench.models.loading.load_pretrained (and transformers' from_pretrained with local_files_only) read it.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+from dgbench.training.data import GEN_LENGTH, MIX
+
+CARD_FILE, META_FILE, CURVE_FILE = "README.md", "training.json", "loss.png"
+TASK_TEXT = {
+    "sudoku4": "`sudoku4` (unique-solution 4x4 puzzles with 5-11 givens, answer = the solved grid)",
+    "sudoku6": "`sudoku6` (6x6, 14-24 givens)",
+    "infill": "`infill` (an arithmetic sequence with 1-3 consecutive terms blanked, answer = the missing terms)",
+    "mc": "`mc` (dgbench's procedural four-way science questions, answer = the letter)",
+}
+
+
+def machine() -> str:
+    import os
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, shared with other jobs"
+
+
+def save_checkpoint(model, directory: Path) -> None:
+    from dgbench.training.tokenizer import save_tokenizer
+
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(directory), safe_serialization=True)
+    save_tokenizer(directory)
+
+
+def smooth(values: list[float], window: int = 20) -> list[float]:
+    out, acc = [], 0.0
+    for i, v in enumerate(values):
+        acc += v
+        if i >= window:
+            acc -= values[i - window]
+        out.append(acc / min(i + 1, window))
+    return out
+
+
+def plot_losses(losses: list[float], tasks_per_step: list[str], title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
+    for task in dict.fromkeys(tasks_per_step):
+        steps = [i for i, t in enumerate(tasks_per_step) if t == task]
+        ax.plot(steps, [losses[i] for i in steps], ".", markersize=2, alpha=0.35, label=f"{task} (per step)")
+    ax.plot(range(len(losses)), smooth(losses), "k-", linewidth=1.2, label="all tasks, 20-step mean")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss (nats)")
+    ax.set_yscale("log")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_card(directory: Path, meta: dict) -> None:
+    """README.md from training.json's content: one place says what the card says."""
+    cfg, ev = meta["config"], meta["heldout"]
+    rows = "\n".join(
+        f"| {task} | {r['correct']}/{r['n']} | {100 * r['accuracy']:.1f}% | "
+        f"[{100 * r['low']:.1f}%, {100 * r['high']:.1f}%] |" for task, r in ev.items())
+    mix_total = sum(MIX[t] for t in cfg["tasks"])
+    mix = ", ".join(f"{t} {MIX[t] / mix_total:.0%}" for t in cfg["tasks"])
+    objective = ("masked diffusion: t ~ U(0,1) per sequence, each answer token masked with probability t, "
+                 "cross entropy on masked positions weighted 1/t (LLaDA / MDLM), bidirectional attention "
+                 "(a full 4D mask, as the dgbench-masked engine runs it)"
+                 if cfg["objective"] == "diffusion" else
+                 "next-token cross entropy on the answer and its EOS, causal attention")
+    engine, knobs = meta["decoding"]
+    text = f"""# {meta['name']}: dgbench reference model ({cfg['objective']})
+
+One member of dgbench's matched reference pair (`ref-diffusion`, `ref-ar`): same backbone, size, data,
+steps and seed; only the objective and the decoder differ. Trained from scratch by `dgbench train`.
+
+- **Backbone**: transformers `LlamaForCausalLM`, {meta['params']:,} parameters (hidden 128, 4 layers,
+  4 heads, MLP 384, untied embeddings); byte-level vocabulary of 260 ids (pad 0, EOS 1, BOS 2, mask 3,
+  byte b = id b + 4: exactly `dgbench.tasks.text`), so the quality tasks' prompts work unchanged.
+- **Objective**: {objective}.
+- **Data**: generated on the fly by dgbench's task generators, batches of one task each, mix {mix}:
+  {'; '.join(TASK_TEXT[t] for t in cfg['tasks'])}. Prompts are the quality harness's own. Held-out and
+  quality-suite items (seed 0, first 200 per task) are excluded from training by content
+  ({meta['skipped_reserved']} drawn items were skipped for that).
+- **Budget**: {cfg['steps']} steps x batch {cfg['batch_size']} = {cfg['steps'] * cfg['batch_size']:,} sequences;
+  AdamW lr {cfg['lr']:g} (warmup {cfg['warmup']}, cosine to 10%), weight decay {cfg['weight_decay']}, clip {cfg['grad_clip']};
+  seed {cfg['seed']}.
+- **Wall time**: {meta['wall_s']:.0f} s of training on {meta['machine']} (torch {meta['versions']['torch']},
+  transformers {meta['versions']['transformers']}).
+- **Final loss** (mean of the last 20 steps): {meta['final_loss']:.4f}.
+
+![loss curve]({CURVE_FILE})
+
+## Reproduce
+
+```bash
+{meta['command']}
+```
+
+## Held-out accuracy
+
+Decoded by `{engine}` with {json.dumps(knobs) if knobs else 'its default knobs (greedy)'}, answer length
+per task {', '.join(f'{t} {GEN_LENGTH[t]}' for t in cfg['tasks'])} tokens, stopping at EOS; scored by the
+tasks' own scorers (Sudoku: the whole grid solved; mc: the letter; infill: the exact missing terms).
+Items are held out by content from training and from what the quality suite scores. 95% Wilson intervals.
+
+| task | correct / n | accuracy | 95% interval |
+|---|---|---|---|
+{rows}
+"""
+    (directory / CARD_FILE).write_text(text)
+
+
+def write_meta(directory: Path, meta: dict) -> None:
+    (directory / META_FILE).write_text(json.dumps(meta, indent=1) + "\n")
+
+
+def read_meta(directory: Path) -> dict:
+    return json.loads((Path(directory) / META_FILE).read_text())

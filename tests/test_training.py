@@ -1,0 +1,128 @@
+"""`dgbench train` and the shipped reference pair: a shortened training run (loss falls, the checkpoint
+reloads through the normal loader with the same outputs), the shipped models against the real Sudoku
+scorer, split disjointness, the quality suite's wiring, and one-line errors for bad input."""
+
+import json
+
+import pytest
+import torch
+
+from dgbench.harness.runner import decoder_weights
+from dgbench.harness.suite import load_suite
+from dgbench.harness.sweep import expand
+from dgbench.models.loading import load_model, load_pretrained
+from dgbench.models.params import formula
+from dgbench.models.registry import get
+from dgbench.tasks.text import encode as codec_encode
+from dgbench.training import data
+from dgbench.training.checkpoint import save_checkpoint
+from dgbench.training.evaluate import DECODING, evaluate
+from dgbench.training.loop import TrainConfig, train
+from dgbench.training.objectives import make_batch
+
+from conftest import run_cli
+
+
+@pytest.mark.parametrize("objective", ["diffusion", "autoregressive"])
+def test_short_training_lowers_the_loss_and_the_checkpoint_reloads_with_the_same_outputs(objective, tmp_path):
+    cfg = TrainConfig(objective, ("sudoku4",), steps=24, seed=3, batch_size=8, warmup=4)
+    result = train(cfg, show_progress=False)
+    first, last = sum(result.losses[:4]) / 4, sum(result.losses[-4:]) / 4
+    assert last < 0.75 * first, result.losses
+
+    save_checkpoint(result.model, tmp_path)
+    assert {"model.safetensors", "config.json", "tokenizer.json"} <= {p.name for p in tmp_path.iterdir()}
+    reloaded = load_pretrained(tmp_path)                       # the loader every dgbench path uses
+    assert type(reloaded).__name__ == "LlamaForCausalLM"
+    _, items = data.TrainingStream(["sudoku4"], seed=11).batch(0, 3)
+    batch = make_batch(items, objective, data.GEN_LENGTH["sudoku4"])
+    with torch.no_grad():
+        mask = batch.attention_mask.long()
+        assert torch.equal(reloaded(input_ids=batch.input_ids, attention_mask=mask).logits,
+                           result.model(input_ids=batch.input_ids, attention_mask=mask).logits)
+
+
+def test_shipped_pair_is_matched_and_loads_with_its_tokenizer():
+    diff_spec, ar_spec = get("ref-diffusion"), get("ref-ar")
+    assert diff_spec.text_config == ar_spec.text_config and formula(diff_spec).total == formula(ar_spec).total
+    model = load_model(diff_spec)
+    ar = load_model(ar_spec)
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in ar.parameters())
+    # The tokenizer files shipped beside the weights encode exactly like the tasks' byte codec.
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(diff_spec.checkpoint, local_files_only=True)
+    prompt = data.heldout_items("sudoku4", 1)[0].prompt
+    assert tokenizer.encode(prompt, add_special_tokens=False) == codec_encode(prompt, diff_spec)
+
+
+# strict: once retrained weights solve the puzzles this xpass fails, and the marker must go.
+@pytest.mark.xfail(strict=True, reason="the shipped pair is undertrained (300 steps x 16 on a shared 2-core CPU: "
+                                       "0/200 held-out 4x4 solved, see dgbench/_data/models/ref-diffusion/README.md)")
+def test_shipped_diffusion_model_solves_heldout_4x4_puzzles():
+    model = load_model(get("ref-diffusion"))
+    # Decoded by the dgbench-masked engine, scored by dgbench.tasks.sudoku.check (solved = whole grid).
+    result = evaluate(model, "diffusion", ["sudoku4"], n=8)["sudoku4"]
+    for text in result["outputs"]:
+        assert len(text.splitlines()) == 4
+    assert result["correct"] >= 7, result["outputs"]
+
+
+def test_training_never_draws_heldout_or_quality_suite_items():
+    from dgbench.tasks import sudoku
+
+    reserved = data.reserved_keys("sudoku4")
+    heldout = {it.key for it in data.heldout_items("sudoku4", 50)}
+    suite = {"".join(map(str, p.grid)) for p in sudoku.generate_puzzles(4, 50, 8, 0)}  # what quality scores
+    assert heldout <= reserved and suite <= reserved and heldout.isdisjoint(suite)
+    stream = data.TrainingStream(["sudoku4", "mc"], seed=0)
+    drawn = [it.key for i in range(6) for it in stream.batch(i, 16)[1]]
+    assert len(drawn) == 96 and reserved.isdisjoint(drawn)
+
+
+def test_quality_suite_runs_the_pair_with_the_cards_decoding():
+    suite = load_suite("quality")
+    by_name = {d["model"]: d for d in suite["decoders"]}
+    assert set(by_name) == {"ref-diffusion", "ref-ar"}
+    for model, objective in (("ref-diffusion", "diffusion"), ("ref-ar", "autoregressive")):
+        engine, knobs = DECODING[objective]
+        assert by_name[model]["engine"] == engine
+        assert {k: by_name[model]["knobs"][k] for k in knobs} == knobs
+    assert {p.task for p in expand(suite)} == {"sudoku", "mc"}
+    assert suite["tasks"]["sudoku"]["n"] <= data.QUALITY_ITEMS, "suite items beyond the reserved ones may be trained on"
+    assert decoder_weights(suite) == "embedded" and decoder_weights(load_suite("smoke")) == "synthetic"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--tasks", "sudoku5"], "--tasks: unknown task 'sudoku5'; did you mean 'sudoku6'"),
+    (["--steps", "0"], "--steps must be at least 1"),
+    (["--lr", "5"], "--lr must be between 0 and 1"),
+    (["--out", "{file}"], "exists and is not a folder"),
+    (["--out", "{full}"], "folder is not empty"),
+])
+def test_bad_train_input_is_one_line_and_exit_2(args, message, tmp_path):
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "config.json").write_text("{}")
+    args = [a.format(file=tmp_path / "file", full=tmp_path / "full") for a in args]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "new")]
+    proc = run_cli("train", "--objective", "diffusion", *args, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert not (tmp_path / "new").exists()
+
+
+def test_train_command_writes_checkpoint_card_and_curve(tmp_path):
+    out = tmp_path / "tiny"
+    proc = run_cli("train", "--objective", "autoregressive", "--tasks", "sudoku4,mc", "--steps", "2",
+                   "--batch-size", "4", "--eval-n", "2", "--out", out, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    meta = json.loads((out / "training.json").read_text())
+    assert len(meta["losses"]) == 2 and set(meta["heldout"]) == {"sudoku4", "mc"}
+    assert meta["command"].startswith("dgbench train --objective autoregressive --tasks sudoku4,mc --steps 2")
+    card = (out / "README.md").read_text()
+    assert meta["command"] in card and "| sudoku4 | " in card and "loss.png" in card
+    assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert load_pretrained(out).config.vocab_size == 260
