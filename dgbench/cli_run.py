@@ -63,7 +63,12 @@ def cost_estimate(point) -> dict:
 
     spec = get(point.model)
     b, p, g = point.batch_size, point.prompt_length, point.gen_length
-    if spec.paradigm == "diffusion":
+    if spec.paradigm == "diffusion" and point.engine == "dgbench-masked":
+        # Masked diffusion: `steps` passes over the whole sequence (LLaDA's default: one per answer token;
+        # Fast-dLLM's threshold can only cut it), no KV cache in the default mode.
+        passes = point.knobs.get("steps") or g
+        positions = b * passes * (p + g)
+    elif spec.paradigm == "diffusion":
         canvas = point.knobs.get("canvas_length") or spec.canvas_length
         canvases = math.ceil(g / canvas)
         steps = point.knobs.get("max_denoising_steps", 48)

@@ -12,17 +12,9 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from dgbench.models.registry import SPECS, get, register  # noqa: E402
 
-# The model pair. Switch to the embedded reference pair with this one line once it is registered:
-# DIFFUSION_MODEL, AR_MODEL = "ref-diffusion", "ref-ar"
-DIFFUSION_MODEL, AR_MODEL = "llama-masked-bytes", "llama-causal-bytes"
-
-# Until then: llama-masked-tiny with a vocabulary wide enough for the byte codec (its own 128 ids are not),
-# and its causal twin (the same Llama run as an AR model), random weights, as the reference pair will be.
-_base = get("llama-masked-tiny")
-for _name, _paradigm in (("llama-masked-bytes", "diffusion"), ("llama-causal-bytes", "autoregressive")):
-    if _name in (DIFFUSION_MODEL, AR_MODEL) and _name not in SPECS:
-        register(dataclasses.replace(_base, name=_name, paradigm=_paradigm,
-                                     text_config={**_base.text_config, "vocab_size": 512}))
+# The embedded reference pair that dgbench trains itself (dgbench/_data/models): the same backbone and
+# byte-level vocabulary, one masked-diffusion and one causal model.
+DIFFUSION_MODEL, AR_MODEL = "ref-diffusion", "ref-ar"
 
 LIMIT = 4
 MASKED_KNOBS = {"steps": 8}

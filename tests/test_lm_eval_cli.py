@@ -8,9 +8,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# A registered diffusion model the subprocess can load by name. With the embedded reference pair this becomes
-# "ref-diffusion" (masked, so the log-likelihood task dgbench_mc works too).
-CLI_DIFFUSION_MODEL, CLI_KNOBS, CLI_TASK = "diffusiongemma-tiny", "max_denoising_steps=2", "dgbench_mc_gen"
+# The embedded masked-diffusion reference model, loaded by name in the subprocess, on the generation task.
+CLI_DIFFUSION_MODEL, CLI_KNOBS, CLI_TASK = "ref-diffusion", "steps=16", "dgbench_mc_gen"
 
 
 def test_lm_eval_command_line_runs_dgbench_diffusion(tmp_path):
@@ -32,7 +31,7 @@ def test_lm_eval_command_line_runs_dgbench_diffusion(tmp_path):
     assert all(r["nfe_sequence"] >= 1 and r["useful_tokens"] <= r["gen_length"] == 16 for r in records)
     (results_file,) = out.glob("*/results_*.json")
     results = json.loads(results_file.read_text())
-    assert results["config"]["dgbench"]["engine"] == "dgbench-diffusion"
+    assert results["config"]["dgbench"]["engine"] == "dgbench-masked"   # the masked model's default engine
     points = [json.loads(line) for line in (out / "dgbench_run" / "points.jsonl").read_text().splitlines()]
     assert len(points) == 1 and points[0]["quality"]["n"] == 4
     assert points[0]["quality"]["accuracy"] == results["results"][CLI_TASK]["exact_match,dgbench-extract"]

@@ -357,3 +357,22 @@ def test_engine_knobs_and_errors(llama, prompts):
     with pytest.raises(ConfigError, match="'mask'"):
         engine.factory(llama, no_mask, validate_mapping({}, engine.knobs, Location("t"))).generate(
             *prompts, 16, True, 0, Clock())
+
+
+@pytest.mark.parametrize("knobs", [{}, {"threshold": 0.9}])
+def test_fill_template_keeps_the_known_positions_and_fills_only_the_blanks(llama, knobs):
+    """In-place infilling (a Sudoku's givens): known ids are never masked nor changed, and only the blanks
+    are unmasked, one per pass under LLaDA's default schedule of one step per masked token."""
+    _, decoder = _decoder(llama, **knobs)
+    template = [10, None, 11, None, None, 12, 13, None]
+    ids = torch.tensor([[20, 21, 22]])
+    rec = decoder.fill_template(ids, torch.ones_like(ids), template, 0, Clock())
+    out = rec.tokens[0]
+    assert len(out) == len(template)
+    assert all(o == t for o, t in zip(out, template) if t is not None)
+    assert all(o != MASK for o in out)
+    assert rec.useful_tokens == [4] and rec.extra["fixed_positions"] == 4
+    if not knobs:   # fixed schedule: steps default to the masked count, one token per pass
+        assert rec.nfe == 4
+    else:
+        assert 1 <= rec.nfe <= 4

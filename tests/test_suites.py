@@ -125,3 +125,13 @@ def test_cli_missing_suite_file_and_unknown_suite_name(tmp_path):
 def test_cli_bad_device_is_exit_2(tmp_path):
     proc = run_cli("run", "--suite", "smoke", "--device", "tpu", "--out", tmp_path)
     assert proc.returncode == 2 and "--device 'tpu'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "suites").glob("*.yaml")))
+def test_every_builtin_suite_dry_runs(name, capsys):
+    """--dry-run prices every point (masked-diffusion decoders included) and runs nothing."""
+    from dgbench.cli import main
+
+    assert main(["run", "--suite", name, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "Nothing was run" in out and "forward passes" in out

@@ -173,7 +173,9 @@ MASKED_KNOBS = {
 }
 
 
-def masked_spec(spec, knobs: dict, gen_length: int, fixed_length: bool):
+def masked_spec(spec, knobs: dict, gen_length: int, fixed_length: bool, to_fill: int | None = None):
+    """`to_fill`: positions that start masked when fewer than gen_length (in-place infilling). With one
+    block and no `steps` knob, the default stays LLaDA's one token per step: steps = masked positions."""
     from dgbench.decoding.masked import MaskedDiffusionSpec
 
     tokens = spec.special_tokens
@@ -182,7 +184,8 @@ def masked_spec(spec, knobs: dict, gen_length: int, fixed_length: bool):
     try:
         return MaskedDiffusionSpec(
             mask_token_id=tokens["mask"], gen_length=gen_length,
-            block_length=knobs["block_length"] or gen_length, steps=knobs["steps"] or gen_length,
+            block_length=knobs["block_length"] or gen_length,
+            steps=knobs["steps"] or (to_fill if to_fill and not knobs["block_length"] else gen_length),
             temperature=knobs["temperature"], remasking=knobs["remasking"], threshold=knobs["threshold"],
             cache=knobs["cache"], eos_token_id=None if fixed_length else tokens.get("eos"),
             pad_token_id=None if fixed_length else tokens.get("pad"))
@@ -194,12 +197,29 @@ def masked_spec(spec, knobs: dict, gen_length: int, fixed_length: bool):
                  "masked diffusion (LLaDA remasking, Dream scores, Fast-dLLM threshold and KV caches) over a "
                  "masked LM or a decoder run bidirectionally", MASKED_KNOBS)
 class MaskedDiffusionDecoder(Decoder):
-    def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock) -> GenerationRecord:
+    def fill_template(self, prompt_ids, attention_mask, template: list, seed, clock) -> GenerationRecord:
+        """Fill the None positions of `template` (ids, one per output position) in place: the known ids
+        are in the sequence from the start and never masked, as LLaDA infills (batch 1)."""
+        import torch
+
+        device = prompt_ids.device
+        fixed_mask = torch.tensor([[t is not None for t in template]], dtype=torch.bool, device=device)
+        fixed_tokens = torch.tensor([[t if t is not None else 0 for t in template]], dtype=torch.long,
+                                    device=device)
+        rec = self.generate(prompt_ids, attention_mask, len(template), True, seed, clock,
+                            fixed=(fixed_tokens, fixed_mask))
+        rec.useful_tokens = [sum(t is None for t in template)]   # the blanks, not the given positions
+        rec.extra["fixed_positions"] = len(template) - rec.useful_tokens[0]
+        return rec
+
+    def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock,
+                 fixed=None) -> GenerationRecord:
         import torch
 
         from dgbench.decoding.masked import generate
 
-        sampler = masked_spec(self.spec, self.knobs, gen_length, fixed_length)
+        to_fill = int((~fixed[1]).sum(dim=1).max()) if fixed else None
+        sampler = masked_spec(self.spec, self.knobs, gen_length, fixed_length, to_fill)
         denoiser = make_denoiser(self.model, sampler.cache)
         trajectory = [] if self.knobs["record_trajectory"] else None
 
@@ -211,7 +231,8 @@ class MaskedDiffusionDecoder(Decoder):
         torch.manual_seed(seed)
         clock.start()
         out = generate(denoiser, sampler, prompt_ids, attention_mask, clock=clock,
-                       on_step=on_step if trajectory is not None else None)
+                       on_step=on_step if trajectory is not None else None,
+                       fixed_tokens=fixed[0] if fixed else None, fixed_mask=fixed[1] if fixed else None)
         clock.stop()
         prompt_len = prompt_ids.shape[1]
         new = out.sequences[:, prompt_len:].tolist()

@@ -214,13 +214,18 @@ def finish_sequences(spec: MaskedDiffusionSpec, x: torch.Tensor, prompt_len: int
 @torch.inference_mode()
 def generate(denoiser: MaskedDenoiser, spec: MaskedDiffusionSpec, prompt_ids: torch.Tensor,
              attention_mask: torch.Tensor | None = None, clock: _Clock | None = None,
-             on_step: Callable[[StepEvent], None] | None = None) -> MaskedResult:
+             on_step: Callable[[StepEvent], None] | None = None,
+             fixed_tokens: torch.Tensor | None = None, fixed_mask: torch.Tensor | None = None) -> MaskedResult:
+    """`fixed_tokens`/`fixed_mask` (B, gen_length): positions of the answer known in advance (in-place
+    infilling, e.g. a Sudoku's givens). They are never masked, so every schedule counts only the blanks."""
     B, P = prompt_ids.shape
     G, L = spec.gen_length, spec.block_length
     device = prompt_ids.device
     mark = clock.mark if clock is not None else (lambda _label: None)
 
     x = initial_sequence(spec, prompt_ids)                                     # (B, T)
+    if fixed_mask is not None:
+        x[:, P:] = torch.where(fixed_mask, fixed_tokens, x[:, P:])
     T = x.shape[1]
     attention_mask = (attention_mask if attention_mask is not None
                       else torch.ones(B, P, dtype=torch.bool, device=device)).bool()

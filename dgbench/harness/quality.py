@@ -58,7 +58,7 @@ def sudoku_items(config: dict, limit: int | None, seed: int, paradigm: str) -> l
             return answer, result.solved, {"cell_accuracy": result.cell_accuracy}
         # Diffusion gets the grid as its canvas with the givens fixed in place and fills the blanks;
         # AR writes the grid left to right after the prompt.
-        formatted = sudoku.format_prompt(puzzle, paradigm)
+        formatted = sudoku.format_prompt(puzzle, paradigm, config["prompt"])
         items.append(TaskItem(puzzle.id, formatted.prompt, score, formatted.canvas_template,
                               tuple(formatted.blank_positions)))
     return items

@@ -93,6 +93,8 @@ TASK_FIELDS = {
         "size": Field(int, default=4, choices=[4, 6, 9]),
         "clues": Field(int, default=8, min=0, help="given cells per puzzle"),
         "n": Field(int, default=50, min=1, help="puzzles (before --limit)"),
+        "prompt": Field(str, default="instruction", choices=["instruction", "compact"],
+                        help="instruction: the rules spelled out; compact: the bare grid (dgbench's trained pair)"),
     },
     "mc": {
         "source": Field(str, default="procedural", choices=["procedural", "gpqa"]),

@@ -113,7 +113,8 @@ def quality_footer(points: list[dict]) -> str:
     lines = ["Accuracy: share of items scored correct (sudoku solved, multiple choice letter, code infill pass@1), "
              "with its 95% Wilson interval.",
              "Speed cells are median [p10-p90] over the same generations (one call per item, batch 1, stops at EOS).",
-             "Synthetic weights score about zero: these numbers check the pipeline, not the models."]
+             "Models with synthetic (random) weights score about zero: their numbers check the pipeline, not the "
+             "models; the trained reference pair (ref-diffusion, ref-ar) gives real accuracies."]
     tests = mcnemar_lines(points)
     if tests:
         lines += ["McNemar (paired, same items):"] + tests

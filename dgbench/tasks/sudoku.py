@@ -314,8 +314,15 @@ def render_grid(grid, size: int) -> str:
     return "\n".join("".join(chars[r * size:(r + 1) * size]) for r in range(size))
 
 
-def format_prompt(puzzle: Puzzle, paradigm: str) -> SudokuPrompt:
+PROMPT_STYLES = ("instruction", "compact")
+
+
+def format_prompt(puzzle: Puzzle, paradigm: str, style: str = "instruction") -> SudokuPrompt:
     """The prompt for "autoregressive" (alias "ar") or "diffusion" decoding.
+
+    style "instruction" spells the rules out, for models that read instructions; "compact" gives only the
+    puzzle between two markers, for the small models dgbench trains itself (dgbench/training): they learn
+    the task from examples, and the ~250 bytes of instruction would make every training sequence ~6x longer.
 
     Both get the same instruction and puzzle text, so quality differences come from decoding.
     AR writes the whole solved grid after the prompt. Diffusion additionally gets a canvas: the grid
@@ -324,8 +331,13 @@ def format_prompt(puzzle: Puzzle, paradigm: str) -> SudokuPrompt:
     """
     br, bc = puzzle.box
     text = render_grid(puzzle.grid, puzzle.size)
-    prompt = (INSTRUCTION.format(size=puzzle.size, br=br, bc=bc)
-              + f"\n\nPuzzle:\n{text}\n\nSolution:\n")
+    if style == "compact":
+        prompt = f"Sudoku {puzzle.size}x{puzzle.size}:\n{text}\nSolution:\n"
+    elif style == "instruction":
+        prompt = (INSTRUCTION.format(size=puzzle.size, br=br, bc=bc)
+                  + f"\n\nPuzzle:\n{text}\n\nSolution:\n")
+    else:
+        raise ConfigError(f"unknown sudoku prompt style {style!r}; use one of {', '.join(PROMPT_STYLES)}")
     if paradigm in ("autoregressive", "ar"):
         return SudokuPrompt(prompt, None, [])
     if paradigm == "diffusion":

@@ -37,7 +37,11 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, shared with other jobs"
+    import torch
+
+    # Thread count changes float summation order, hence the exact weights (not the accuracy): record it.
+    return (f"{cpu}, {os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch thread(s), "
+            f"{platform.system()} {platform.release()}")
 
 
 def save_checkpoint(model, directory: Path) -> None:
@@ -103,7 +107,7 @@ steps and seed; only the objective and the decoder differ. Trained from scratch 
   byte b = id b + 4: exactly `dgbench.tasks.text`), so the quality tasks' prompts work unchanged.
 - **Objective**: {objective}.
 - **Data**: generated on the fly by dgbench's task generators, batches of one task each, mix {mix}:
-  {'; '.join(TASK_TEXT[t] for t in cfg['tasks'])}. Prompts are the quality harness's own. Held-out and
+  {'; '.join(TASK_TEXT[t] for t in cfg['tasks'])}. Prompts are the quality harness's own (Sudoku: its `compact` style). Held-out and
   quality-suite items (seed 0, first 200 per task) are excluded from training by content
   ({meta['skipped_reserved']} drawn items were skipped for that).
 - **Budget**: {cfg['steps']} steps x batch {cfg['batch_size']} = {cfg['steps'] * cfg['batch_size']:,} sequences;
@@ -124,7 +128,8 @@ steps and seed; only the objective and the decoder differ. Trained from scratch 
 ## Held-out accuracy
 
 Decoded by `{engine}` with {json.dumps(knobs) if knobs else 'its default knobs (greedy)'}, answer length
-per task {', '.join(f'{t} {GEN_LENGTH[t]}' for t in cfg['tasks'])} tokens, stopping at EOS; scored by the
+per task {', '.join(f'{t} {GEN_LENGTH[t]}' for t in cfg['tasks'])} tokens, stopping at EOS (diffusion fills a Sudoku grid
+in place instead: the givens fixed, the blanks masked, as the quality suite does); scored by the
 tasks' own scorers (Sudoku: the whole grid solved; mc: the letter; infill: the exact missing terms).
 Items are held out by content from training and from what the quality suite scores. 95% Wilson intervals.
 

@@ -53,6 +53,9 @@ class Item:
     prompt: str
     answer: str              # the reference answer text (no EOS)
     score: Callable[[str], tuple[object, bool]]   # output text -> (extracted answer, correct)
+    # Diffusion fills this in place where a task has one (Sudoku: the grid with '.' at the blanks), as
+    # the quality harness does; None: the answer is generated after the prompt.
+    template: str | None = None
 
 
 def parse_tasks(text: str) -> list[str]:
@@ -77,9 +80,10 @@ def _sudoku_item(puzzle) -> Item:
         grid = sudoku.parse_grid(text, puzzle.size)
         return grid, sudoku.check(puzzle, grid).solved
 
-    prompt = sudoku.format_prompt(puzzle, "autoregressive").prompt
-    return Item(f"sudoku{puzzle.size}", puzzle.id, "".join(map(str, puzzle.grid)), prompt,
-                sudoku.render_grid(puzzle.solution, puzzle.size), score)
+    # The compact prompt: suites/quality.yaml scores the pair with `prompt: compact` (see sudoku.format_prompt).
+    formatted = sudoku.format_prompt(puzzle, "diffusion", "compact")
+    return Item(f"sudoku{puzzle.size}", puzzle.id, "".join(map(str, puzzle.grid)), formatted.prompt,
+                sudoku.render_grid(puzzle.solution, puzzle.size), score, template=formatted.canvas_template)
 
 
 def _mc_item(item) -> Item:
