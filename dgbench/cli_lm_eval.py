@@ -70,7 +70,11 @@ def register_entry_points() -> list[str]:
     names = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name not in model_registry:
-            model_registry.register(ep.name, target=ep)
+            # Loaded now, not registered as a lazy placeholder: importing dgbench's module registers its
+            # classes itself, and lm-eval 0.4.13 cannot compare a placeholder with the class it then meets.
+            target = ep.load()
+            if ep.name not in model_registry:
+                model_registry.register(ep.name)(target)
         names.append(ep.name)
     return names
 

@@ -36,3 +36,20 @@ def test_lm_eval_command_line_runs_dgbench_diffusion(tmp_path):
     assert len(points) == 1 and points[0]["quality"]["n"] == 4
     assert points[0]["quality"]["accuracy"] == results["results"][CLI_TASK]["exact_match,dgbench-extract"]
     assert points[0]["summary"]["nfe"]["median"] >= 2
+
+
+def test_dgbench_lm_eval_finds_the_models_for_tasks_named_through_include_path(tmp_path):
+    """`dgbench lm-eval` registers dgbench's models before lm-eval resolves --model, so a task named by
+    --include_path + --tasks NAME (which plain lm_eval 0.4.13 cannot pair with a plug-in model) runs."""
+    out = tmp_path / "out"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "dgbench"), "lm-eval", "--model", "dgbench-ar",
+         "--model_args", "model=ref-ar", "--include_path", str(ROOT / "suites" / "lm_eval_tasks"),
+         "--tasks", "dgbench_mc", "--limit", "4", "--batch_size", "4", "--device", "cpu",
+         "--output_path", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "dgbench-ar:ref-ar" in proc.stdout and "acc,none" in proc.stdout
+    records = [json.loads(line) for line in (out / "dgbench_requests.jsonl").read_text().splitlines()]
+    assert len(records) == 4 * 4   # four questions x four choices, one log-likelihood request each

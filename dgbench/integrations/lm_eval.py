@@ -390,7 +390,9 @@ def register() -> None:
     for cls in (DgbenchDiffusionLM, DgbenchARLM):
         try:
             model_registry.register(cls.lm_eval_name)(cls)
-        except ValueError:   # already registered, e.g. as our own entry point by an lm-eval that scans them
+        except (ValueError, AttributeError):
+            # Already registered, e.g. as our own entry point by an lm-eval that scans them (0.4.13 raises
+            # AttributeError when it compares that placeholder with the class).
             pass
 
 
