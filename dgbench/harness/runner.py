@@ -165,8 +165,10 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
     cache = ModelCache()
     roof = RooflineContext(meta.get("hardware_profile"), device)
     telemetry = _start_telemetry(suite, device, store.path)
+    sigint = _SigintLatch()
     try:
         for i, point in enumerate(points):
+            sigint.check()
             if point.point_id in done:
                 outcome.skipped += 1
                 if progress:
@@ -196,6 +198,7 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
         outcome.interrupted = True
         meta["status"] = "interrupted"
     finally:
+        sigint.restore()
         if telemetry[0]:
             telemetry[0].stop()
             meta["telemetry"] = {"file": TELEMETRY_FILE, "rate_hz": telemetry[0].rate_hz,
@@ -209,6 +212,36 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
         store.close()
     outcome.points = store.read_points()
     return outcome
+
+
+class _SigintLatch:
+    """Ctrl-C raises KeyboardInterrupt as usual and is also remembered, and the sweep checks before every
+    point. Python drops a KeyboardInterrupt that lands inside a finalizer or a C callback ("Exception
+    ignored in ..."), and a run would then measure every remaining point instead of stopping."""
+
+    def __init__(self):
+        import signal
+        import threading
+
+        self.hit = threading.Event()
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, signum, frame):
+        self.hit.set()
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.hit.is_set():
+            raise KeyboardInterrupt
+
+    def restore(self) -> None:
+        if self.previous is not None:
+            import signal
+
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
 
 
 def _measure(point: Point, device: str, suite: dict, cache: ModelCache, dtype: str, spec, fp: dict,
