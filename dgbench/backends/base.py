@@ -47,6 +47,27 @@ class Decoder:
         raise NotImplementedError
 
 
+class InPlaceFillMixin:
+    """`fill_template` for diffusion decoders whose `generate` takes `fixed=(tokens, mask)`: the quality
+    harness fills in place (a Sudoku grid, a code gap) through any decoder that has this method."""
+
+    def fill_template(self, prompt_ids, attention_mask, template: list, seed, clock) -> GenerationRecord:
+        """Fill the None positions of `template` (ids, one per output position) in place: the known ids sit
+        in the output from the first step and are never changed (batch 1)."""
+        import torch
+
+        device = prompt_ids.device
+        fixed_mask = torch.tensor([[t is not None for t in template]], dtype=torch.bool, device=device)
+        fixed_tokens = torch.tensor([[t if t is not None else 0 for t in template]], dtype=torch.long,
+                                    device=device)
+        rec = self.generate(prompt_ids, attention_mask, len(template), True, seed, clock,
+                            fixed=(fixed_tokens, fixed_mask))
+        # Useful tokens are the generated ones: the blanks, not the positions that were given.
+        rec.useful_tokens = [sum(t is None for t in template)]
+        rec.extra["fixed_positions"] = len(template) - rec.useful_tokens[0]
+        return rec
+
+
 class MarkingStreamer:
     """transformers' streamer protocol: put() once with the prompt, then once per generated token (AR)
     or committed canvas (diffusion). Each put after the first marks `label` on the clock."""

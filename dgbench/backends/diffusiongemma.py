@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dgbench.backends.base import Decoder, GenerationRecord, register_engine, steps_between, useful_length
+from dgbench.backends.base import (Decoder, GenerationRecord, InPlaceFillMixin, register_engine, steps_between,
+                                   useful_length)
 from dgbench.backends.hf_diffusion import DIFFUSIONGEMMA_KNOBS
 from dgbench.validation import Field
 
@@ -135,23 +136,7 @@ def entropy_bound_spec(model, spec, knobs: dict, fixed_length: bool):
 @register_engine("dgbench-diffusion", "diffusion",
                  "dgbench's canvas loop (entropy-bound renoising) over DiffusionGemma's modules; "
                  "token-identical to transformers' generate", DGBENCH_DIFFUSION_KNOBS)
-class DgbenchDiffusionDecoder(Decoder):
-    def fill_template(self, prompt_ids, attention_mask, template: list, seed, clock) -> GenerationRecord:
-        """Fill the None positions of `template` (ids, one per output position) in place: the known
-        ids sit in the canvas from the first step and are never renoised (batch 1)."""
-        import torch
-
-        device = prompt_ids.device
-        fixed_mask = torch.tensor([[t is not None for t in template]], dtype=torch.bool, device=device)
-        fixed_tokens = torch.tensor([[t if t is not None else 0 for t in template]], dtype=torch.long,
-                                    device=device)
-        rec = self.generate(prompt_ids, attention_mask, len(template), True, seed, clock,
-                            fixed=(fixed_tokens, fixed_mask))
-        # Useful tokens are the generated ones: the blanks, not the positions that were given.
-        rec.useful_tokens = [sum(t is None for t in template)]
-        rec.extra["fixed_positions"] = len(template) - rec.useful_tokens[0]
-        return rec
-
+class DgbenchDiffusionDecoder(InPlaceFillMixin, Decoder):
     def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock,
                  fixed=None) -> GenerationRecord:
         import torch

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import functools
 
-from dgbench.backends.base import Decoder, GenerationRecord, register_engine, steps_between, useful_length
+from dgbench.backends.base import (Decoder, GenerationRecord, InPlaceFillMixin, register_engine, steps_between,
+                                   useful_length)
 from dgbench.errors import ConfigError
 from dgbench.validation import Field
 
@@ -196,22 +197,7 @@ def masked_spec(spec, knobs: dict, gen_length: int, fixed_length: bool, to_fill:
 @register_engine("dgbench-masked", "diffusion",
                  "masked diffusion (LLaDA remasking, Dream scores, Fast-dLLM threshold and KV caches) over a "
                  "masked LM or a decoder run bidirectionally", MASKED_KNOBS)
-class MaskedDiffusionDecoder(Decoder):
-    def fill_template(self, prompt_ids, attention_mask, template: list, seed, clock) -> GenerationRecord:
-        """Fill the None positions of `template` (ids, one per output position) in place: the known ids
-        are in the sequence from the start and never masked, as LLaDA infills (batch 1)."""
-        import torch
-
-        device = prompt_ids.device
-        fixed_mask = torch.tensor([[t is not None for t in template]], dtype=torch.bool, device=device)
-        fixed_tokens = torch.tensor([[t if t is not None else 0 for t in template]], dtype=torch.long,
-                                    device=device)
-        rec = self.generate(prompt_ids, attention_mask, len(template), True, seed, clock,
-                            fixed=(fixed_tokens, fixed_mask))
-        rec.useful_tokens = [sum(t is None for t in template)]   # the blanks, not the given positions
-        rec.extra["fixed_positions"] = len(template) - rec.useful_tokens[0]
-        return rec
-
+class MaskedDiffusionDecoder(InPlaceFillMixin, Decoder):
     def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock,
                  fixed=None) -> GenerationRecord:
         import torch
