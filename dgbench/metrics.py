@@ -52,8 +52,8 @@ _ALL = [
            "peak device memory during the call above the level before it (CUDA: max_memory_allocated; "
            "CPU: sampled process RSS)"),
     Metric("accuracy", "fraction", True,
-           "quality: share of items scored correct (sudoku solved, multiple-choice letter, code pass@1); "
-           "the gate pairs it item by item (McNemar)"),
+           "quality: share of items scored correct (sudoku solved, multiple-choice letter, code pass@1), with "
+           "its 95% Wilson interval (Wilson 1927); the gate pairs it item by item (McNemar)"),
 ]
 
 METRICS: dict[str, Metric] = {m.name: m for m in _ALL}

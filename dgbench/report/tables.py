@@ -17,9 +17,6 @@ EXTRA_METRICS = {m.name: m for m in [
     Metric("energy_per_token_j", "J/tok", False,
            "delta of the GPU energy counter over the timed calls / useful tokens (power integration only where "
            "the counter is missing, and then said so in energy_method)"),
-    Metric("accuracy", "fraction", True,
-           "share of items scored correct (sudoku solved, multiple choice letter, code infill pass@1), with its "
-           "95% Wilson interval (Wilson 1927)"),
     Metric("mfu", "fraction", True, "model FLOP utilisation: achieved FLOP/s / peak FLOP/s of the hardware profile"),
     Metric("mbu", "fraction", True,
            "model bandwidth utilisation: achieved bytes/s / peak memory bandwidth of the hardware profile"),
