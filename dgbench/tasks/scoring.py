@@ -11,7 +11,7 @@ import math
 import random
 from collections.abc import Sequence
 
-from dgbench.stats import percentile
+from dgbench.stats import mcnemar_exact, percentile
 
 
 def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -51,13 +51,6 @@ def bootstrap_interval(values: Sequence[float], seed: int, n_boot: int = 2000,
     return (percentile(means, tail), percentile(means, 100 - tail))
 
 
-def _binom_two_sided(k: int, n: int) -> float:
-    """Exact two-sided p-value of k successes in n fair coin flips (doubling the smaller tail)."""
-    lo = min(k, n - k)
-    tail = sum(math.comb(n, i) for i in range(lo + 1)) / 2 ** n
-    return min(1.0, 2 * tail)
-
-
 def mcnemar(a_correct: Sequence[bool], b_correct: Sequence[bool]) -> dict:
     """McNemar's test for two systems scored on the same items.
 
@@ -76,7 +69,7 @@ def mcnemar(a_correct: Sequence[bool], b_correct: Sequence[bool]) -> dict:
         return {"b01": 0, "b10": 0, "statistic": 0.0, "p_value": 1.0, "method": "exact"}
     if n < 25:
         return {"b01": b01, "b10": b10, "statistic": float(min(b01, b10)),
-                "p_value": _binom_two_sided(b01, n), "method": "exact"}
+                "p_value": mcnemar_exact(b01, b10), "method": "exact"}
     stat = (abs(b01 - b10) - 1) ** 2 / n
     return {"b01": b01, "b10": b10, "statistic": stat,
             "p_value": math.erfc(math.sqrt(stat / 2)), "method": "chi2_cc"}
