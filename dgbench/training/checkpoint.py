@@ -29,18 +29,12 @@ TASK_TEXT = {
 def machine() -> str:
     import os
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import torch
 
+    from dgbench.hardware.detect import cpu_model
+
     # Thread count changes float summation order, hence the exact weights (not the accuracy): record it.
-    return (f"{cpu}, {os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch thread(s), "
+    return (f"{cpu_model()}, {os.cpu_count()} logical CPUs, {torch.get_num_threads()} torch thread(s), "
             f"{platform.system()} {platform.release()}")
 
 
