@@ -134,7 +134,7 @@ def run_quality_point(decoder, point, spec, device: str, measure: dict, seed: in
                       on_sample=None) -> dict:
     import torch
 
-    from dgbench.tasks.text import decode, encode
+    from dgbench.tasks.text import decode, encode, encode_template
 
     if point.task.startswith("lm_eval:"):   # lm-eval's own evaluator scores these (integrations/lm_eval_suite.py)
         from dgbench.integrations.lm_eval_suite import run_lm_eval_point
@@ -165,9 +165,7 @@ def run_quality_point(decoder, point, spec, device: str, measure: dict, seed: in
         ids = torch.tensor([encode(item.prompt, spec)], dtype=torch.long, device=device)
         if in_place(item):
             # The byte codec maps each ASCII character of the template to one id; blanks become None.
-            template = list(encode(item.template, spec))
-            for pos in item.blanks:
-                template[pos] = None
+            template = encode_template(item.template, item.blanks, spec)
             return decoder.fill_template(ids, torch.ones_like(ids), template, call_seed, clock)
         return decoder.generate(ids, torch.ones_like(ids), point.gen_length, False, call_seed, clock)
 

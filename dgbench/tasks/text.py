@@ -28,6 +28,14 @@ def encode(text: str, spec) -> list[int]:
     return [b + off for b in text.encode("utf-8")]
 
 
+def encode_template(text: str, blanks, spec) -> list[int | None]:
+    """Ids of an in-place template (a decoder's `fill_template` input): None at the blank offsets."""
+    ids: list[int | None] = list(encode(text, spec))
+    for pos in blanks:
+        ids[pos] = None
+    return ids
+
+
 def decode(ids, spec) -> str:
     off = offset(spec)
     stop = {int(spec.special_tokens[k]) for k in ("eos", "pad") if k in spec.special_tokens}

@@ -56,6 +56,7 @@ class Item:
     # Diffusion fills this in place where a task has one (Sudoku: the grid with '.' at the blanks), as
     # the quality harness does; None: the answer is generated after the prompt.
     template: str | None = None
+    blanks: tuple[int, ...] = ()     # character offsets of the blanks in `template`
 
 
 def parse_tasks(text: str) -> list[str]:
@@ -83,7 +84,8 @@ def _sudoku_item(puzzle) -> Item:
     # The compact prompt: suites/quality.yaml scores the pair with `prompt: compact` (see sudoku.format_prompt).
     formatted = sudoku.format_prompt(puzzle, "diffusion", "compact")
     return Item(f"sudoku{puzzle.size}", puzzle.id, "".join(map(str, puzzle.grid)), formatted.prompt,
-                sudoku.render_grid(puzzle.solution, puzzle.size), score, template=formatted.canvas_template)
+                sudoku.render_grid(puzzle.solution, puzzle.size), score,
+                template=formatted.canvas_template, blanks=tuple(formatted.blank_positions))
 
 
 def _mc_item(item) -> Item:

@@ -46,8 +46,7 @@ def evaluate(model, objective: str, tasks, n: int, knobs: dict | None = None, ba
     import torch
 
     from dgbench.tasks.scoring import wilson_interval
-    from dgbench.tasks.sudoku import BLANK_CHAR
-    from dgbench.tasks.text import decode
+    from dgbench.tasks.text import decode, encode_template
     from dgbench.telemetry.timing import Clock
     from dgbench.training.data import GEN_LENGTH, heldout_items
     from dgbench.training.objectives import encode
@@ -61,11 +60,11 @@ def evaluate(model, objective: str, tasks, n: int, knobs: dict | None = None, ba
         for k, item in enumerate(items):
             by_length[len(encode(item.prompt))].append(k)
         outputs: list[str | None] = [None] * len(items)
-        if objective == "diffusion" and items and getattr(items[0], "template", None) is not None:
+        if objective == "diffusion" and items and items[0].template is not None:
             # In place, one item per call, exactly as `dgbench run --suite quality` decodes it.
             for k, item in enumerate(items):
                 ids = torch.tensor([encode(item.prompt)], dtype=torch.long)
-                template = [None if ch == BLANK_CHAR else tok for ch, tok in zip(item.template, encode(item.template))]
+                template = encode_template(item.template, item.blanks, spec)
                 rec = decoder.fill_template(ids, torch.ones_like(ids), template, seed, Clock("cpu"))
                 outputs[k] = decode(rec.tokens[0], spec)
             by_length = {}
