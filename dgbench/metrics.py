@@ -1,7 +1,7 @@
 """Metric definitions: name, unit, direction and the sentence every report prints.
 
 The gate reads `higher_is_better` from here, so a suite cannot gate a metric in the wrong direction.
-Imports nothing heavy: report/ and gate.py use it without torch.
+Imports nothing heavy: report/ and gate/ use it without torch.
 """
 
 from __future__ import annotations

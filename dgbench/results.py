@@ -3,7 +3,7 @@
 Versioned schema, written so that a crash or Ctrl-C loses nothing already measured:
 run.json is replaced atomically (write a temp file, fsync, rename) and every finished sweep point
 is appended to points.jsonl as one line and fsynced before the next point starts. A torn last line
-(killed mid-write) is ignored on reading. Imports no torch: report/ and gate.py read runs cheaply.
+(killed mid-write) is ignored on reading. Imports no torch: report/ and gate/ read runs cheaply.
 """
 
 from __future__ import annotations

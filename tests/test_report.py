@@ -18,7 +18,7 @@ from dgbench.report.fmt import spread
 
 def test_report_modules_never_import_torch():
     code = ("import sys, dgbench.report.html, dgbench.report.compare, dgbench.report.markdown, "
-            "dgbench.report.publish, dgbench.cli_report, dgbench.cli_publish\n"
+            "dgbench.report.publish, dgbench.cli.report, dgbench.cli.publish\n"
             "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -76,7 +76,7 @@ SUITE_FIELDS = {
     "tasks": Field(dict, help="quality tasks, e.g. {sudoku: {size: 4}, mc: {source: procedural}}"),
     "gate": Field(dict, fields={
         "threshold": Field(float, default=0.05, min=0.0, help="relative change tolerated by default (a factor: 0.05 = 5% slower or 1/1.05 the throughput)"),
-        # alpha and absolute have no default, so suites without them keep their config hash (dgbench/gate.py
+        # alpha and absolute have no default, so suites without them keep their config hash (dgbench/gate/rules.py
         # fills in alpha 0.05 and absolute 0).
         "alpha": Field(float, min=0.0, help="significance level of the gate's tests (default 0.05)"),
         "metrics": Field(list, default=list, item=Field(dict, fields={

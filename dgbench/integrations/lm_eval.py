@@ -25,7 +25,7 @@ registry before any task or user code runs. dgbench therefore (1) declares both 
 versions with plug-in discovery read); (2) registers them when this module is imported, which dgbench's
 task YAMLs do through a `!function dgbench.integrations.lm_eval_tasks...` that lm-eval resolves while it
 parses `--tasks FILE.yaml` or `--tasks DIR`, before it creates the model; and (3) offers
-`dgbench lm-eval ARGS` (dgbench/cli_lm_eval.py): lm-eval's own command line after registering every
+`dgbench lm-eval ARGS` (dgbench/cli/lm_eval.py): lm-eval's own command line after registering every
 `lm_eval.models` entry point, for any task (`--include_path DIR --tasks NAME`, lm-eval's built-in tasks).
 """
 

@@ -12,9 +12,53 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from dgbench.errors import ConfigError
+from dgbench.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_POINTS_FAILED, ConfigError
 from dgbench.harness.suite import load_suite
 from dgbench.results import RunStore
+
+NAME = "run"
+
+RUN_EPILOG = """\
+examples:
+  dgbench run --suite smoke                       # tiny models, under a minute on a laptop CPU
+  dgbench run --suite latency --device cuda       # batch-1 latency, diffusion vs autoregressive
+  dgbench run --suite throughput --set sweep.batch_size=[1,8] --set measure.min_repetitions=5
+  dgbench run --suite my_suite.yaml --dry-run     # show the expanded sweep and its cost, run nothing
+  dgbench run --resume results/20261122T070000Z-latency   # finish an interrupted run
+  dgbench run --suite quality --limit 20          # sudoku, multiple choice, code infill: accuracy + speed
+
+exit codes: 0 all points measured (and, with --gate-against, the gate passed),
+            1 some points failed (recorded in points.jsonl) or the gate found a regression,
+            2 bad input (suite, flag, path, baseline), 130 interrupted (resume with --resume RUN_DIR)
+"""
+
+
+def add_parser(sub, formatter) -> None:
+    run = sub.add_parser("run", help="run a suite and store its results", formatter_class=formatter,
+                         description="Run a benchmark suite: every sweep point is measured (warmup, then "
+                                     "repetitions) and stored in RUN_DIR/points.jsonl as soon as it is done.",
+                         epilog=RUN_EPILOG)
+    run.add_argument("--suite", metavar="NAME|PATH", help="a built-in suite name or a suite YAML file")
+    run.add_argument("--out", metavar="DIR", default="results",
+                     help="folder under which the run directory <UTC time>-<suite> is created (default: results)")
+    run.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]",
+                     help="where to run (default: auto = cuda:0 if visible, else cpu)")
+    run.add_argument("--seed", type=int, help="override the suite's seed (prompts and sampling)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override any suite field, value in YAML: --set sweep.gen_length=[32,64] "
+                          "--set decoders.0.knobs.max_denoising_steps=8 (repeatable)")
+    run.add_argument("--limit", type=int, metavar="N",
+                     help="quality suites: score at most N items per task (a quick look; ids differ from a full run)")
+    run.add_argument("--dry-run", action="store_true", help="print the expanded sweep and its cost; run nothing")
+    run.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run; finished points are kept")
+    run.add_argument("--profile", metavar="NAME",
+                     help="hardware profile for the roofline (MFU/MBU, predictions); default: detected, or this "
+                          "CPU's measured profile (see `dgbench list profiles`, `dgbench profile`)")
+    run.add_argument("--emulate-memory", metavar="PROFILE",
+                     help="cap CUDA memory to PROFILE's capacity (e.g. rtx-4090: 24 GB) to see what fits; CUDA only")
+    run.add_argument("--gate-against", metavar="RUN_DIR|FILE|NAME",
+                     help="after the run, gate it against this baseline (see `dgbench gate --help`); writes "
+                          "RUN_DIR/gate.md, gate.xml, gate.json; exit 1 on a regression")
 
 
 def _console(stderr: bool = False) -> Console:
@@ -132,9 +176,7 @@ def _progress_ui(console: Console):
     return progress, report
 
 
-def cmd_run(args) -> int:
-    from dgbench.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_POINTS_FAILED
-
+def main(args) -> int:
     suite, resume = _load(args)
     out = _console()
     for warning in suite.get("lint_warnings", []):
@@ -145,7 +187,7 @@ def cmd_run(args) -> int:
 
     gate_against = getattr(args, "gate_against", None)
     if gate_against:  # a missing baseline fails now, not after minutes of measuring
-        from dgbench.gate_baselines import baselines_dir, resolve_baseline
+        from dgbench.gate.baselines import baselines_dir, resolve_baseline
 
         resolve_baseline(gate_against, baselines_dir())
 
@@ -184,7 +226,7 @@ def cmd_run(args) -> int:
               f"{outcome.run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if gate_against:
-        from dgbench.cli_gate import gate_run
+        from dgbench.cli.gate import gate_run
 
         run_dir = Path(outcome.run_dir)
         gate_exit = gate_run(gate_against, run_dir, markdown=str(run_dir / "gate.md"),
