@@ -22,7 +22,7 @@ MASKED_KNOBS = {"steps": 8}
 
 def _decoder(name, knobs=None):
     from dgbench.backends import ENGINES
-    from dgbench.harness.runner import ModelCache
+    from dgbench.models.cache import ModelCache
     from dgbench.integrations.lm_eval import DgbenchARLM, DgbenchDiffusionLM
     from dgbench.validation import Location, validate_mapping
 
@@ -82,7 +82,7 @@ def test_generation_task_matches_dgbench_scoring(evaluated):
 
 def test_multiple_choice_matches_dgbench_scoring(evaluated):
     from dgbench.harness.quality import mc_items
-    from dgbench.integrations.masked_elbo import elbo_loglikelihood
+    from dgbench.decoding.masked_elbo import elbo_loglikelihood
     from dgbench.tasks.text import encode
 
     spec, decoder, lm, results = evaluated
@@ -179,7 +179,7 @@ def test_elbo_is_exact_for_one_token_and_stratifies_the_masked_count():
     import torch
 
     from dgbench.backends.masked_lm import make_denoiser
-    from dgbench.integrations.masked_elbo import elbo_loglikelihood, masked_counts
+    from dgbench.decoding.masked_elbo import elbo_loglikelihood, masked_counts
 
     counts = masked_counts(4, 8, torch.Generator().manual_seed(1))
     assert sorted(counts) == [1, 1, 2, 2, 3, 3, 4, 4]

@@ -165,7 +165,7 @@ def test_comparison_of_two_decoders_pairs_accuracy_with_mcnemar(quality_dir, tmp
     from dgbench.report.compare import deltas, match_points
     from dgbench.report.data import load_view
     from dgbench.report.fmt import pvalue
-    from dgbench.tasks.scoring import mcnemar
+    from dgbench.stats import mcnemar
 
     flip = {}
 

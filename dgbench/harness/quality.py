@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dgbench.decoding.infill import build_infill_prompt
-from dgbench.harness.scenario import per_rep_metrics
+from dgbench.metrics import per_rep_metrics
 from dgbench.stats import summarize
-from dgbench.tasks.scoring import accuracy_summary
+from dgbench.stats import accuracy_summary
 from dgbench.telemetry.timing import Clock
 
 SPEED_METRICS = ("e2e_s", "committed_tok_s", "nfe", "tokens_per_forward", "useful_tokens", "ttft_s")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dgbench.backends.base import GenerationRecord
 from dgbench.harness.measure import MeasurePlan, repeat
+from dgbench.metrics import per_rep_metrics
 from dgbench.stats import summarize
 from dgbench.telemetry.memory import PeakMemory
 from dgbench.telemetry.timing import Clock
@@ -26,35 +27,6 @@ def synthetic_prompts(batch: int, length: int, vocab: int, special, seed: int, d
     for e in excluded:  # ascending: maps [0, V - k) one to one onto the ids that are not special
         ids += ids >= e
     return ids.to(device), torch.ones_like(ids, dtype=torch.long).to(device)
-
-
-def per_rep_metrics(rec: GenerationRecord, batch: int) -> dict[str, float | None]:
-    useful = sum(rec.useful_tokens)
-    ttft = rec.first_output_s
-    out: dict[str, float | None] = {
-        "e2e_s": rec.e2e_s,
-        "useful_tokens": useful,
-        "committed_tok_s": useful / rec.e2e_s if rec.e2e_s > 0 else None,
-        "ttft_s": ttft,
-        "nfe": rec.nfe,
-        "tokens_per_forward": sum(u / max(n, 1) for u, n in zip(rec.useful_tokens, rec.nfe_per_sequence)) / batch,
-        "tpot_s": None,
-    }
-    if rec.token_times_s:  # autoregressive
-        steps = len(rec.token_times_s)
-        out["tpot_s"] = (rec.e2e_s - ttft) / (steps - 1) if steps > 1 else None
-    for key in ("acceptance_rate", "mean_accepted_length"):  # speculative decoding, when the engine drafts
-        if key in rec.extra:
-            out[key] = rec.extra[key]
-    if rec.canvas_times_s:  # diffusion
-        n = len(rec.canvas_times_s)
-        out["tpot_s"] = (rec.e2e_s - ttft) / (n - 1) if n > 1 else ttft
-        steps = rec.step_times_s
-        if steps:
-            out["in_step_tok_s"] = rec.canvas_length * batch / (sum(steps) / len(steps))
-        out["cap_hit_share"] = (sum(s >= rec.step_cap for s in rec.steps_per_canvas) / len(rec.steps_per_canvas)
-                                if rec.steps_per_canvas else None)
-    return out
 
 
 def run_point(decoder, point, vocab: int, special_ids, device: str, measure: dict, seed: int,

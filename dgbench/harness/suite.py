@@ -8,14 +8,13 @@ file:line, the field and the fix.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 from importlib import resources
 from pathlib import Path
 
 import yaml
 
 from dgbench.errors import ConfigError
+from dgbench.metadata import suite_hash  # noqa: F401  (re-exported: the run's config hash)
 from dgbench.metrics import METRICS, direction
 from dgbench.validation import Field, Location, did_you_mean, validate, validate_mapping
 
@@ -348,7 +347,3 @@ def load_suite(name_or_path: str, overrides: list[str] | None = None) -> dict:
     suite["source"] = str(path)
     return suite
 
-
-def suite_hash(suite: dict) -> str:
-    body = {k: v for k, v in suite.items() if k not in ("source", "lint_warnings")}
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]

@@ -6,7 +6,7 @@ no such point (each ran a different decoder), they are matched by (task, params)
 - timings: the delta of medians and a two-sided Mann-Whitney U test on the raw repetitions
   (dgbench.stats.mann_whitney_u; asv's rule: a change counts only when it is significant);
 - deterministic counters (NFE, tokens per forward at a fixed seed): equal or changed, no test needed;
-- accuracy: McNemar's test paired on the items both runs scored (dgbench.tasks.scoring.mcnemar).
+- accuracy: McNemar's test paired on the items both runs scored (dgbench.stats.mcnemar).
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def paired_items(base: dict, other: dict) -> tuple[list[bool], list[bool]]:
 
 
 def compare_accuracy(base: dict, other: dict) -> dict | None:
-    from dgbench.tasks.scoring import mcnemar
+    from dgbench.stats import mcnemar
 
     qa, qb = base.get("quality"), other.get("quality")
     if not qa or not qb:

@@ -92,7 +92,7 @@ def _spread_cell(p: dict, metric: str) -> str:
 
 def mcnemar_rows(points: list[dict], label=lambda p: p["decoder"]) -> list[list[str]]:
     """Per task, McNemar's exact/chi-square test for each pair of points scored on the same items."""
-    from dgbench.tasks.scoring import mcnemar
+    from dgbench.stats import mcnemar
 
     ok = [p for p in points if p.get("status") == "ok" and p.get("correct") is not None]
     rows = []
