@@ -55,8 +55,8 @@ def evaluated(request, manager):
 
 
 def _own_scoring(decoder, spec, scoring):
-    """dgbench's quality scenario on the same procedural items (harness/quality.py), batch 1."""
-    from dgbench.harness.quality import run_quality_point
+    """dgbench's quality scenario on the same procedural items (scenarios/quality.py), batch 1."""
+    from dgbench.scenarios.quality import run_quality_point
     from dgbench.harness.sweep import Point
 
     point = Point(decoder="d", model=spec.name, engine="e", dtype="float32", batch_size=1, gen_length=16,
@@ -81,15 +81,15 @@ def test_generation_task_matches_dgbench_scoring(evaluated):
 
 
 def test_multiple_choice_matches_dgbench_scoring(evaluated):
-    from dgbench.harness.quality import mc_items
+    from dgbench.tasks import TASKS
     from dgbench.decoding.masked_elbo import elbo_loglikelihood
     from dgbench.tasks.text import encode
 
     spec, decoder, lm, results = evaluated
     logged = sorted(results["samples"]["dgbench_mc"], key=lambda s: s["doc_id"])
     lm_eval_logprobs = [[r[0][0] for r in s["resps"]] for s in logged]
-    items = mc_items({"source": "procedural", "path": None, "style": "zero_shot", "scoring": "loglikelihood",
-                      "n": 50}, LIMIT, 0)
+    items = TASKS["mc"].items({"source": "procedural", "path": None, "style": "zero_shot",
+                               "scoring": "loglikelihood", "n": 50}, LIMIT, 0, spec.paradigm)
     if spec.paradigm == "autoregressive":
         # dgbench's own log-likelihood scoring: the same logprobs, the same choices, the same accuracy.
         record, own = _own_scoring(decoder, spec, "loglikelihood")

@@ -12,7 +12,7 @@ from test_report_support import (PAYLOADS, copy_run, failed_dir, gpu_point_field
                                  read_page, smoke_dir, smoke_site, write_telemetry)
 
 from dgbench.metrics import METRICS
-from dgbench.report.html import write_report
+from dgbench.report.pages import write_report
 from dgbench.report.fmt import spread
 
 

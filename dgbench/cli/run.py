@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from pathlib import Path
@@ -73,7 +72,9 @@ def _load(args) -> tuple[dict, Path | None]:
         raise ConfigError(f"--limit {limit}: give a positive number of items per task")
     suite, resume = _load_suite(args)
     if limit is not None:
-        if suite["scenario"] != "quality":
+        from dgbench.scenarios import for_suite
+
+        if not for_suite(suite).runs_tasks:
             raise ConfigError(f"--limit applies to quality suites (scenario: quality); suite {suite['name']!r} "
                               f"is {suite['scenario']}")
         suite["limit"] = limit
@@ -101,62 +102,35 @@ def _load_suite(args) -> tuple[dict, Path | None]:
 
 
 def cost_estimate(point) -> dict:
-    """Forward passes and token positions one call costs: an upper bound for diffusion (every canvas
-    runs to its step cap; adaptive stopping can only cut it)."""
+    """Forward passes and token positions one call costs; each engine knows its own (Decoder.cost_estimate)."""
+    from dgbench.backends import ENGINES
     from dgbench.models.registry import get
 
-    spec = get(point.model)
-    b, p, g = point.batch_size, point.prompt_length, point.gen_length
-    if spec.paradigm == "diffusion" and point.engine == "dgbench-masked":
-        # Masked diffusion: `steps` passes over the whole sequence (LLaDA's default: one per answer token;
-        # Fast-dLLM's threshold can only cut it), no KV cache in the default mode.
-        passes = point.knobs.get("steps") or g
-        positions = b * passes * (p + g)
-    elif spec.paradigm == "diffusion":
-        canvas = point.knobs.get("canvas_length") or spec.canvas_length
-        canvases = math.ceil(g / canvas)
-        steps = point.knobs.get("max_denoising_steps", 48)
-        passes = canvases * steps
-        positions = b * (p + canvases * canvas + passes * canvas)  # encoder + denoiser positions
-    else:
-        passes = g
-        positions = b * (p + g)
-    return {"passes": passes, "positions": positions}
+    return ENGINES[point.engine].factory.cost_estimate(get(point.model), point.knobs, point.batch_size,
+                                                       point.prompt_length, point.gen_length)
 
 
 def print_dry_run(suite: dict, console: Console) -> None:
     from dgbench.harness.sweep import expand
+    from dgbench.scenarios import for_suite
 
     points = expand(suite)
     m = suite["measure"]
-    quality = suite["scenario"] == "quality"
-    if quality:
-        def calls_of(pt):  # warmup + one call per item
-            n = pt.task_config["n"] if pt.limit is None else min(pt.task_config["n"], pt.limit)
-            return m["warmup"] + n
-        title = (f"suite {suite['name']}: {len(points)} points (decoder x task), {m['warmup']} warmup call + one "
-                 f"call per item each (prompt tokens not counted)")
-    else:
-        calls = m["warmup"] + m["min_repetitions"] + (1 if m["memory"] else 0)
-        calls_of = lambda pt: calls  # noqa: E731
-        title = (f"suite {suite['name']}: {len(points)} points, {calls} calls each at least "
-                 f"({m['warmup']} warmup + {m['min_repetitions']} timed + {int(m['memory'])} memory)")
-    table = Table(title=title)
+    scenario = for_suite(suite)
+    table = Table(title=scenario.dry_run_title(suite, len(points)))
     for col in ("point id", "decoder", "model", "params", "passes/call", "token positions/call"):
         table.add_column(col, justify="right" if "call" in col else "left")
     total_passes = total_pos = 0
     for pt in points:
         c = cost_estimate(pt)
-        total_passes += c["passes"] * calls_of(pt)
-        total_pos += c["positions"] * calls_of(pt)
+        total_passes += c["passes"] * scenario.calls(pt, m)
+        total_pos += c["positions"] * scenario.calls(pt, m)
         params = " ".join(f"{k}={v}" for k, v in pt.params.items())
         table.add_row(pt.point_id, pt.decoder, pt.model, params, str(c["passes"]), str(c["positions"]))
     console.print(table)
     console.print(f"cost at least: {total_passes} forward passes, {total_pos} token positions "
                   f"(diffusion counted at its step cap; "
-                  + ("calls stop at EOS, so fewer may run" if quality else
-                     f"more repetitions run until min_time_s={m['min_time_s']} s per point")
-                  + "). Nothing was run.")
+                  + scenario.dry_run_note(m) + "). Nothing was run.")
 
 
 def _progress_ui(console: Console):
@@ -192,8 +166,8 @@ def main(args) -> int:
         resolve_baseline(gate_against, baselines_dir())
 
     from dgbench.hardware.detect import resolve_device
-    from dgbench.harness.runner import run_suite
-    from dgbench.report.console import definitions_footer, quality_footer, quality_table, summary_table
+    from dgbench.harness.runner import decoder_weights, run_suite
+    from dgbench.scenarios import for_suite
 
     device_arg = args.device
     if resume is not None and device_arg == "auto":
@@ -208,16 +182,12 @@ def main(args) -> int:
                             emulate_memory=getattr(args, "emulate_memory", None))
     elapsed = time.time() - started
 
-    if suite["scenario"] == "quality":
-        from dgbench.harness.runner import decoder_weights
-
-        out.print(quality_table(outcome.points, title=f"dgbench {suite['name']} on {device} "
-                                                      f"(weights: {decoder_weights(suite)})"))
-        out.print(quality_footer(outcome.points))
-    else:
-        out.print(summary_table(outcome.points, title=f"dgbench {suite['name']} on {device} "
-                                                      f"(weights: synthetic)"))
-        out.print(definitions_footer(outcome.points))
+    scenario = for_suite(suite)
+    # Quality runs name their weights (trained or synthetic); speed tables always ran on synthetic ones.
+    weights = decoder_weights(suite) if scenario.runs_tasks else "synthetic"
+    for renderable in scenario.console_summary(outcome.points, f"dgbench {suite['name']} on {device} "
+                                                              f"(weights: {weights})"):
+        out.print(renderable)
     ok = sum(p.get("status") == "ok" for p in outcome.points)
     out.print(f"{ok} points ok, {outcome.failed} failed, {outcome.skipped} already done; {elapsed:.1f} s. "
               f"Results: {outcome.run_dir}")

@@ -16,6 +16,7 @@ from dgbench.errors import ConfigError
 from dgbench.harness.sweep import Point, expand
 from dgbench.metadata import run_metadata, suite_hash
 from dgbench.models.cache import ModelCache, free_memory
+from dgbench.scenarios import MeasureContext, for_point
 from dgbench.results import RunStore, default_run_dir, utc_stamp
 from dgbench.telemetry.recorder import TELEMETRY_FILE
 
@@ -111,14 +112,15 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
                 continue
             if progress:
                 progress(point, i, len(points), "start")
-            unit = "item" if point.task is not None else "rep"
+            scenario = for_point(point)
             recorder, src = telemetry
             mark = recorder.marker_for(point.point_id) if recorder else None
             if mark:
-                mark("rep" if point.task is not None else "empty")   # quality points: one window per point
-            record = _measure(point, device, suite, cache, resolve_dtype(point.dtype, device), get(point.model),
-                              fp, lambda n: progress(point, i, len(points), f"{unit} {n}") if progress else None,
-                              on_sample=store.append_sample, mark=mark)
+                mark(scenario.telemetry_window)
+            on_rep = (lambda n, point=point, i=i, unit=scenario.progress_unit:
+                      progress(point, i, len(points), f"{unit} {n}")) if progress else None
+            ctx = MeasureContext(device, suite["measure"], suite["seed"], on_rep, store.append_sample, mark)
+            record = _measure(point, scenario, ctx, cache, resolve_dtype(point.dtype, device), get(point.model))
             if recorder:
                 recorder.mark("", "empty")
                 recorder.flush()
@@ -179,26 +181,18 @@ class _SigintLatch:
             self.previous = None
 
 
-def _measure(point: Point, device: str, suite: dict, cache: ModelCache, dtype: str, spec, fp: dict,
-             on_rep, on_sample=None, mark=None) -> dict:
+def _measure(point: Point, scenario, ctx: MeasureContext, cache: ModelCache, dtype: str, spec) -> dict:
     from dgbench.backends import ENGINES
-    from dgbench.harness.quality import run_quality_point
-    from dgbench.harness.scenario import run_point
 
     started = time.time()
+    device = ctx.device
     record = {"point_id": point.point_id, "decoder": point.decoder, "model": point.model, "engine": point.engine,
               "paradigm": spec.paradigm, "dtype": dtype, "device": device, "params": point.params,
               "knobs": point.knobs, "weights": spec.weights, "started_utc": utc_stamp()}
     try:
         model = cache.get(spec, device, dtype)
         decoder = ENGINES[point.engine].factory(model, spec, point.knobs)
-        if point.task is not None:
-            result = run_quality_point(decoder, point, spec, device, suite["measure"], suite["seed"], on_rep,
-                                       on_sample)
-        else:
-            result = run_point(decoder, point, spec.text_config["vocab_size"], spec.special_tokens.values(),
-                               device, suite["measure"], suite["seed"], on_rep, mark=mark)
-        record.update(status="ok", **result)
+        record.update(status="ok", **scenario.measure(decoder, point, spec, ctx))
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # a failed point is data, not a crash: record it and go on

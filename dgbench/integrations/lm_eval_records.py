@@ -127,7 +127,7 @@ def call_reps(records: list[dict]) -> dict[str, list]:
 
 
 def point_result(task: str, results: dict, records: list[dict], samples: list[dict] | None = None) -> dict:
-    """The quality-point fields (dgbench/harness/quality.py's shape) of one lm-eval task."""
+    """The quality-point fields (dgbench/scenarios/quality.py's shape) of one lm-eval task."""
     from dgbench.stats import summarize
     from dgbench.stats import accuracy_summary, wilson_interval
 

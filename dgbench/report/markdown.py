@@ -10,12 +10,11 @@ from __future__ import annotations
 import html
 
 from dgbench.report import tables as tb
+from dgbench.report.tables import SPEED_COLUMNS
 from dgbench.report.data import RunView, params_label, summary_of
 from dgbench.report.fmt import display_unit, spread
 from dgbench.report.site import headline_lines
 
-SPEED_COLUMNS = [("committed tok/s", "committed_tok_s"), ("e2e ms", "e2e_s"), ("TTFT/TTFC ms", "ttft_s"),
-                 ("TPOT ms", "tpot_s"), ("NFE", "nfe"), ("tok/forward", "tokens_per_forward")]
 MAX_ROWS = 200  # a PR comment over ~65k characters is refused by GitHub
 
 
