@@ -91,11 +91,8 @@ def cmd_list(what: str) -> int:
     elif what == "tasks":
         from dgbench.tasks import TASKS
 
-        if not TASKS:
-            console.print("No quality tasks are registered in this version yet (Sudoku, code infill and "
-                          "GPQA-style multiple choice are planned).")
-        else:
-            console.print(_table("tasks", ["name", "description"], [[t.name, t.description] for t in TASKS.values()]))
+        console.print(_table("tasks (a suite's tasks: {NAME: {...}}, scenario: quality)", ["name", "description"],
+                             [[t.name, t.description] for t in TASKS.values()]))
     return 0
 
 

@@ -73,9 +73,11 @@ def comparison_markdown(views: list[RunView]) -> str:
         lines += ["Runs share no decoder: rows match by task and sweep parameters.", ""]
     key = [r for r in delta_rows if r[2].split(" ")[0] in ("committed_tok_s", "e2e_s", "ttft_s", "nfe")]
     if key:
-        lines += md_table(["point", "runs", "metric", "run 1", "other", "n", "delta", "p", "verdict"], key) + [""]
+        lines += md_table(["point", "runs", "metric", "run 1", "other", "n", "delta", "p", "significance",
+                           "gate verdict"], key) + [""]
     if acc_rows:
-        lines += md_table(["point", "runs", "run 1 accuracy", "other", "delta", "items in both", "p", "verdict"],
+        lines += md_table(["point", "runs", "run 1 accuracy", "other", "delta", "items in both", "p", "significance",
+                           "gate verdict"],
                           acc_rows) + [""]
     if unmatched:
         lines += [f"{len(unmatched)} point(s) not measured in every run."]
