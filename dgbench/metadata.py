@@ -29,11 +29,17 @@ def git_commit() -> str | None:
 
 
 def versions() -> dict:
-    import torch
-    import transformers
+    from dgbench import tested_set
 
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "dgbench": dgbench.__version__}
+    return {"python": platform.python_version(), **tested_set.installed(), "dgbench": dgbench.__version__}
+
+
+def tested_set_record(found: dict) -> dict:
+    """How the versions compare with constraints.txt: {"differs": {...}, "note": line or None}."""
+    from dgbench import tested_set
+
+    diff = tested_set.differences(found)
+    return {"file": "constraints.txt", "differs": diff, "note": tested_set.describe(diff)}
 
 
 def run_metadata(suite: dict, device: str, seed: int, fp: dict, profile: str | None, status: str,
@@ -41,7 +47,8 @@ def run_metadata(suite: dict, device: str, seed: int, fp: dict, profile: str | N
     """run.json's provenance: the suite and its hash, seed, commit, versions, hardware, weights."""
     return {
         "suite": suite, "suite_name": suite["name"], "config_hash": suite_hash(suite), "seed": seed,
-        "git_commit": git_commit(), "versions": versions(), "hardware": fp, "hardware_profile": profile,
+        "git_commit": git_commit(), "versions": (found := versions()), "tested_set": tested_set_record(found),
+        "hardware": fp, "hardware_profile": profile,
         "weights": weights, "created_utc": utc_stamp(), "status": status,
         "command": " ".join(sys.argv),
     }

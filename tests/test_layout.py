@@ -20,7 +20,8 @@ LAYERS = {
     "cli": 9, "harness": 8, "scenarios": 7, "integrations": 6, "training": 5,
     "backends": 4, "tasks": 4, "telemetry": 4, "hardware": 4,
     "models": 3, "decoding": 2, "report": 1.5, "gate": 1,
-    "metadata": 0, "results": 0, "metrics": 0, "stats": 0, "validation": 0, "errors": 0, "__init__": 0,
+    "metadata": 0, "tested_set": 0, "compat": 0, "results": 0, "metrics": 0, "stats": 0, "validation": 0,
+    "errors": 0, "__init__": 0,
 }
 # Arrows that go up today, each with the reason it is allowed; the test fails when one disappears (so
 # the list only shrinks) as well as on any new one.
