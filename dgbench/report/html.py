@@ -15,7 +15,7 @@ from pathlib import Path
 from dgbench.report import figures_speed as fs
 from dgbench.report import figures_system as fsys
 from dgbench.report import tables as tb
-from dgbench.report.data import RunView, decoders, load_view, params_label, summary_of
+from dgbench.report.data import RunView, decoders, params_label, summary_of
 from dgbench.report.fmt import display_unit, spread
 from dgbench.report.plotting import Colors
 from dgbench.report.site import draw, environment, headline_lines, manifest, section, table, write_manifest
