@@ -48,7 +48,7 @@ DECODER = Field(dict, fields={
 SUITE_FIELDS = {
     "name": Field(str, required=True),
     "description": Field(str, default=""),
-    "scenario": Field(str, default="latency", choices=suite_scenarios()),
+    "scenario": Field(str, default="latency", choices=suite_scenarios),   # registered in scenarios/
     "seed": Field(int, default=0),
     "decoders": Field(list, required=True, item=DECODER, help="a list of {name, model, engine, knobs}"),
     "sweep": Field(dict, fields={
