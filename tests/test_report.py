@@ -248,7 +248,8 @@ def test_comparison_page_shows_the_gates_verdicts(smoke_dir, tmp_path):
     from dgbench.report.compare import deltas, match_points
     from dgbench.report.data import load_view
 
-    def slower(ps):   # the first point 30% slower (a regression), the others 2% (inside the 5% threshold)
+    def slower(ps):   # the first point 30% slower, the others 2% (inside the 5% threshold); smoke's 3 repetitions
+        # cannot reach p < 0.05, so the gate says ok throughout where the page's own test could not tell
         for i, p in enumerate(ps):
             factor = 0.7 if i == 0 else 0.98
             p["reps"]["committed_tok_s"] = [x * factor for x in p["reps"]["committed_tok_s"]]
@@ -264,5 +265,4 @@ def test_comparison_page_shows_the_gates_verdicts(smoke_dir, tmp_path):
     gated = {(c.point_id, c.metric): c.verdict for c in result.comparisons}
     assert gated and all(shown[key] == verdict for key, verdict in gated.items() if key in shown)
     assert {k for k in gated if k[1] == "committed_tok_s"} <= set(shown)
-    assert "regression" in {v.lower() for v in gated.values()}
     assert all(v == "not gated" for k, v in shown.items() if k not in gated)
