@@ -15,7 +15,7 @@ from dgbench.results import utc_stamp
 
 
 def suite_hash(suite: dict) -> str:
-    body = {k: v for k, v in suite.items() if k not in ("source", "lint_warnings")}
+    body = {k: v for k, v in suite.items() if k not in ("source", "lint_warnings", "weights_notes")}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -166,7 +166,7 @@ def main(args) -> int:
         resolve_baseline(gate_against, baselines_dir())
 
     from dgbench.hardware.detect import resolve_device
-    from dgbench.harness.runner import decoder_weights, run_suite
+    from dgbench.harness.runner import decoder_weights, header_lines, run_suite
     from dgbench.scenarios import for_suite
 
     device_arg = args.device
@@ -179,6 +179,8 @@ def main(args) -> int:
     untested = tested_set.describe(tested_set.differences(tested_set.installed()))
     if untested:  # said before measuring: every number of this run carries it (run.json and the report too)
         out.print(f"[yellow]warning:[/] {escape(untested)}")
+    for line in header_lines(suite):   # where each decoder's weights come from, before anything loads
+        out.print(escape(line))
     progress, report = _progress_ui(err)
     started = time.time()
     with progress:
@@ -188,8 +190,7 @@ def main(args) -> int:
     elapsed = time.time() - started
 
     scenario = for_suite(suite)
-    # Quality runs name their weights (trained or synthetic); speed tables always ran on synthetic ones.
-    weights = decoder_weights(suite) if scenario.runs_tasks else "synthetic"
+    weights = decoder_weights(suite)   # synthetic, embedded, checkpoint, or per model
     for renderable in scenario.console_summary(outcome.points, f"dgbench {suite['name']} on {device} "
                                                               f"(weights: {weights})"):
         out.print(renderable)

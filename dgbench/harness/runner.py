@@ -42,13 +42,53 @@ def _error_record(exc: BaseException) -> dict:
 
 
 def decoder_weights(suite: dict) -> str:
-    """What the decoders' weights are: one kind ("synthetic", "embedded") when they share it, else per model."""
-    from dgbench.models.registry import SPECS
+    """What the decoders' weights are: one kind ("synthetic", "embedded", "checkpoint") when they share it,
+    else per model."""
+    from dgbench.models.registry import get
+    from dgbench.scenarios.base import point_model
 
-    kinds = {d["model"]: SPECS[d["model"]].weights if d["model"] in SPECS else "?" for d in suite["decoders"]}
+    kinds = {d["model"]: get(point_model(d)).weights for d in suite["decoders"]}
     if len(set(kinds.values())) == 1:
         return next(iter(kinds.values()))
     return ", ".join(f"{model}: {kind}" for model, kind in kinds.items())
+
+
+def decoder_provenance(suite: dict) -> list[dict]:
+    """Per decoder: where its weights and tokenizer come from (run.json `decoders` and the run header)."""
+    from dgbench.models.registry import get
+    from dgbench.scenarios.base import point_model
+
+    out = []
+    for d in suite["decoders"]:
+        spec = get(point_model(d))
+        out.append({"decoder": d["name"], "model": d["model"], "spec": spec.name, "engine": d["engine"],
+                    "paradigm": spec.paradigm, "weights": spec.weights, "checkpoint": spec.checkpoint,
+                    "revision": spec.revision, "trust_remote_code": bool(spec.trust_remote_code),
+                    "device_map": spec.device_map, "tokenizer": spec.tokenizer or "byte codec",
+                    "chat": spec.chat, "special_tokens": dict(spec.special_tokens)})
+    return out
+
+
+def header_lines(suite: dict) -> list[str]:
+    """What the run header says about each decoder's weights, before anything loads."""
+    lines = list(suite.get("weights_notes") or [])
+    for p in decoder_provenance(suite):
+        where = f" from {p['checkpoint']}" if p["checkpoint"] else ""
+        rev = f" @ {p['revision']}" if p["revision"] else ""
+        lines.append(f"decoder {p['decoder']}: {p['model']} ({p['paradigm']}, {p['engine']}), weights {p['weights']}"
+                     f"{where}{rev}, tokenizer {p['tokenizer']}, trust_remote_code: "
+                     f"{str(p['trust_remote_code']).lower()}")
+    return lines
+
+
+def _check_fit_first(suite: dict, points, device: str) -> None:
+    """dgbench fit for every model before anything is created or loaded (dgbench/models/fitcheck.py)."""
+    from dgbench.hardware.detect import resolve_dtype
+    from dgbench.models.fitcheck import check_fits
+    from dgbench.models.registry import get
+
+    for model, dtype in dict.fromkeys((p.model, resolve_dtype(p.dtype, device)) for p in points):
+        check_fits(get(model), device, dtype)
 
 
 def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None = None,
@@ -63,6 +103,7 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
     from dgbench.models.registry import get
 
     points = expand(suite)
+    _check_fit_first(suite, points, device)
     if profile:
         from dgbench.hardware.profiles import get_profile
 
@@ -92,6 +133,7 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
         meta = run_metadata(suite, device, suite["seed"], fp, profile or match_profile(fp), "running",
                             decoder_weights(suite))
         meta["hardware_profile_source"] = "--profile" if profile else "detected"
+        meta["decoders"] = decoder_provenance(suite)
         if emulated:
             meta["emulated_memory"] = emulated
         store.create(meta)

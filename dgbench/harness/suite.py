@@ -15,7 +15,7 @@ import yaml
 from dgbench.errors import ConfigError
 from dgbench.metadata import suite_hash  # noqa: F401  (re-exported: the run's config hash)
 from dgbench.metrics import METRICS, direction
-from dgbench.scenarios.base import for_suite, suite_scenarios
+from dgbench.scenarios.base import for_suite, point_model, suite_scenarios
 from dgbench.scenarios.generation import COMMON_AXES  # noqa: F401  (re-exported)
 from dgbench.tasks import TASKS
 from dgbench.tasks.lm_eval import builtin_suite_dir
@@ -36,13 +36,28 @@ def _model_names():
     return names()
 
 
+PROMPT_FITS = ["pack", "truncate"]
+
+# The checkpoint fields have no default, so decoders without them keep their config hash.
 DECODER = Field(dict, fields={
     "name": Field(str, required=True, help="row label, unique in the suite, e.g. 'diffusion'"),
-    "model": Field(str, required=True, choices=_model_names, help="a name from `dgbench list models`"),
-    "engine": Field(str, required=True, choices=lambda: sorted(_engines()),
-                    help="a decoding engine from `dgbench list engines`"),
+    "model": Field(str, required=True,
+                   help="a name from `dgbench list models`, a checkpoint directory, or a repo id in the local "
+                        "Hugging Face cache (org/name or org/name@revision)"),
+    "engine": Field(str, choices=lambda: sorted(_engines()),
+                    help="a decoding engine from `dgbench list engines` (default: from the checkpoint's "
+                         "architecture)"),
     "knobs": Field(dict, default=dict),
     "dtype": Field(str, default="auto", choices=DTYPES),
+    "checkpoint": Field(str, help="real weights for a spec name: a directory or a cached repo id"),
+    "revision": Field(str, help="branch, tag or commit of a cached repo id (default: refs/main)"),
+    "weights": Field(str, choices=["synthetic", "checkpoint"],
+                     help="synthetic: random weights even when the checkpoint is cached; checkpoint: fail "
+                          "unless it is found"),
+    "trust_remote_code": Field(bool, help="run the checkpoint's own Python files (config.json auto_map)"),
+    "chat": Field(bool, help="apply the tokenizer's chat template to prompts (default: when it has one)"),
+    "device_map": Field(str, help="accelerate placement: auto (every visible GPU) or device (the run's)"),
+    "prompts": Field(str, help="this decoder's prompt source (overrides the suite's `prompts:`)"),
 })
 
 SUITE_FIELDS = {
@@ -50,6 +65,12 @@ SUITE_FIELDS = {
     "description": Field(str, default=""),
     "scenario": Field(str, default="latency", choices=suite_scenarios),   # registered in scenarios/
     "seed": Field(int, default=0),
+    # latency/throughput: what the timed calls are prompted with (dgbench/scenarios/prompts.py). No default,
+    # so suites without it keep their config hash; absent means synthetic ids.
+    "prompts": Field(str, help="synthetic, humaneval, sudoku, mc, or a .jsonl/.txt file of prompts"),
+    "prompt_fit": Field(str, choices=PROMPT_FITS,
+                        help="how texts meet prompt_length: pack (concatenate, cut to exactly prompt_length "
+                             "tokens; default) or truncate (one text per row, cut, left-padded)"),
     "decoders": Field(list, required=True, item=DECODER, help="a list of {name, model, engine, knobs}"),
     "sweep": Field(dict, fields={
         "batch_size": Field(list, default=lambda: [1], scalar_ok=True, item=Field(int, min=1)),
@@ -196,10 +217,10 @@ def _validate_decoders(suite: dict, loc: Location) -> None:
             raise ConfigError(f"{loc.at(('decoders', i, 'name'))}: decoders[{i}].name: {dec['name']!r} is used twice; "
                               "decoder names label result rows and must be unique")
         seen.add(dec["name"])
-        engine = engines[dec["engine"]]
         from dgbench.models.registry import get
 
-        spec = get(dec["model"])
+        spec = get(point_model(dec))
+        engine = engines[dec["engine"]]
         if spec.paradigm != engine.paradigm:
             raise ConfigError(f"{loc.at(('decoders', i, 'engine'))}: decoders[{i}]: engine {engine.name!r} decodes "
                               f"{engine.paradigm} models but {spec.name!r} is {spec.paradigm}")
@@ -208,6 +229,23 @@ def _validate_decoders(suite: dict, loc: Location) -> None:
             if axis in engine.knobs:
                 for j, v in enumerate(values):
                     validate(v, engine.knobs[axis], loc, ("sweep", "knobs", axis, j))
+
+
+def _resolve_decoders(suite: dict, loc: Location) -> None:
+    """Each decoder's weights (dgbench.models.checkpoints), engine default, and the header notes."""
+    from dgbench.models.checkpoints import default_engine, resolve_decoder
+
+    notes = []
+    for i, dec in enumerate(suite["decoders"]):
+        spec, note = resolve_decoder(dec, f"{loc.at(('decoders', i, 'model'))}: decoders[{i}].model")
+        if spec.name != dec["model"]:
+            dec["spec"] = spec.name
+        if "engine" not in dec:
+            dec["engine"] = default_engine(spec)
+        if note:
+            notes.append(note)
+    if notes:
+        suite["weights_notes"] = notes
 
 
 def lint_suite(suite: dict, loc: Location) -> list[str]:
@@ -262,9 +300,27 @@ def _validate_tasks(suite: dict, loc: Location) -> None:
     suite["tasks"] = tasks
 
 
+def _validate_prompts(suite: dict, loc: Location) -> None:
+    from dgbench.scenarios.prompts import check_source
+
+    if suite.get("prompt_fit") and not suite.get("prompts"):
+        raise ConfigError(f"{loc.at(('prompt_fit',))}: prompt_fit: needs a `prompts:` source")
+    sources = [(("prompts",), suite.get("prompts"))] + [(("decoders", i, "prompts"), d.get("prompts"))
+                                                        for i, d in enumerate(suite["decoders"])]
+    for path, source in sources:
+        if source is None:
+            continue
+        if for_suite(suite).runs_tasks:
+            raise ConfigError(f"{loc.at(path)}: {'.'.join(map(str, path))}: quality suites take their prompts "
+                              "from tasks; prompts: is for latency/throughput")
+        check_source(source, f"{loc.at(path)}: {'.'.join(map(str, path))}")
+
+
 def validate_suite(data: dict, loc: Location) -> dict:
     suite = validate_mapping(data, SUITE_FIELDS, loc)
+    _resolve_decoders(suite, loc)
     _validate_tasks(suite, loc)
+    _validate_prompts(suite, loc)
     if not suite["decoders"]:
         raise ConfigError(f"{loc.at(('decoders',))}: decoders: at least one decoder is needed")
     m = suite["measure"]

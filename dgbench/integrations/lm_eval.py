@@ -45,6 +45,17 @@ ELBO_NOTE = ("dgbench-diffusion log-likelihoods are Monte Carlo ELBO estimates (
              "log-likelihoods; accuracies from them compare choices by their bounds")
 
 
+def _as_bool(name: str, value) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ConfigError(f"--model_args {name}={value!r}: expected true or false")
+
+
 def _as_int(name: str, value) -> int:
     try:
         number = int(value)
@@ -76,20 +87,28 @@ class DgbenchLM(LM):
     def __init__(self, model: str, engine: str | None = None, device: str | None = None, dtype: str = "auto",
                  batch_size=1, max_batch_size=None, seed: int = 0, max_gen_toks: int = 256,
                  max_length: int | None = None, mc_samples: int = 32, dgbench_out: str | None = None,
-                 warmup: int = 1, decoder=None, progress: bool = True, **knobs):
+                 warmup: int = 1, decoder=None, progress: bool = True, trust_remote_code=None, revision=None,
+                 checkpoint=None, chat=None, **knobs):
         super().__init__()
         from dgbench.backends import ENGINES
         from dgbench.integrations.lm_eval_records import RequestLog
-        from dgbench.models.registry import get
+        from dgbench.models.checkpoints import resolve_decoder
+        from dgbench.models.tokenization import codec_for
         from dgbench.tasks.text import check_spec
         from dgbench.validation import Location, did_you_mean, validate_mapping
 
-        spec = get(str(model))
+        # A spec name, a checkpoint directory or a cached repo id, as a suite decoder's `model:` takes it.
+        options = {"model": str(model), "checkpoint": checkpoint, "revision": revision,
+                   "trust_remote_code": _as_bool("trust_remote_code", trust_remote_code),
+                   "chat": _as_bool("chat", chat)}
+        spec, _ = resolve_decoder({k: v for k, v in options.items() if v is not None}, "--model_args model")
         if spec.paradigm != self.paradigm:
             other = "dgbench-ar" if spec.paradigm == "autoregressive" else "dgbench-diffusion"
             raise ConfigError(f"--model {self.lm_eval_name}: model {spec.name!r} is {spec.paradigm}; use --model "
                               f"{other}, or a {self.paradigm} model from `dgbench list models`")
-        check_spec(spec)
+        if not spec.tokenizer:
+            check_spec(spec)
+        self.codec = codec_for(spec)    # the checkpoint's tokenizer, or the byte codec
         engine = engine or self.default_engine(spec)
         if engine not in ENGINES:
             raise ConfigError(f"--model_args engine={engine!r}: unknown engine; {did_you_mean(engine, sorted(ENGINES))}")
@@ -155,7 +174,10 @@ class DgbenchLM(LM):
         info = {"lm_eval_model": self.lm_eval_name, "model": self.spec.name, "engine": self.engine,
                 "paradigm": self.paradigm, "knobs": self.knobs, "weights": self.spec.weights,
                 "device": getattr(self, "device_name", None), "dtype": getattr(self, "dtype", None),
-                "seed": self.seed, "batch_size": self.batch_size, "codec": "dgbench byte-level (tasks/text.py)"}
+                "seed": self.seed, "batch_size": self.batch_size,
+                "codec": ("dgbench byte-level (tasks/text.py)" if not self.spec.tokenizer else
+                          f"checkpoint tokenizer {self.spec.tokenizer}"),
+                "checkpoint": self.spec.checkpoint, "trust_remote_code": bool(self.spec.trust_remote_code)}
         if self.paradigm == "diffusion":
             info["mc_samples"] = self.mc_samples
             info["loglikelihood"] = ELBO_NOTE.format(samples=self.mc_samples)
@@ -169,7 +191,7 @@ class DgbenchLM(LM):
 
     @property
     def tokenizer_name(self) -> str:
-        return "dgbench-bytes"
+        return f"tokenizer:{self.spec.tokenizer}" if self.spec.tokenizer else "dgbench-bytes"
 
     def chat_template(self, chat_template=False):
         return None
@@ -179,9 +201,7 @@ class DgbenchLM(LM):
         return self.log.records
 
     def _encode(self, text: str) -> list[int]:
-        from dgbench.tasks.text import encode
-
-        return encode(text, self.spec)
+        return self.codec.encode(text)
 
     def _record(self, request, **fields) -> None:
         self.log.add({"task": request.task_name, "doc_id": request.doc_id, "request_index": request.idx,
@@ -199,8 +219,8 @@ class DgbenchLM(LM):
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
         from dgbench.metrics import per_rep_metrics
-        from dgbench.tasks.text import decode
 
+        decode = self._decode
         prepared = []
         for req in requests:
             context, gen_kwargs = req.args
@@ -235,7 +255,7 @@ class DgbenchLM(LM):
             self.calls += 1
             batch_metrics = per_rep_metrics(rec, len(batch))
             for row, i in enumerate(batch):
-                text = decode(rec.tokens[row], self.spec)
+                text = decode(rec.tokens[row])
                 kept = cut_at_stops(text, prepared[i][1])
                 out[i] = kept
                 useful, passes = rec.useful_tokens[row], max(rec.nfe_per_sequence[row], 1)
@@ -251,19 +271,30 @@ class DgbenchLM(LM):
     def _tokens_for(self, tokens: list[int], kept: str) -> int:
         """Generated tokens that make up `kept` (the text before the stop sequence): the shortest prefix
         whose decoded text covers it. Not len(encode(kept)): undecodable bytes became U+FFFD."""
-        from dgbench.tasks.text import decode
-
         for k in range(len(tokens) + 1):
-            if len(decode(tokens[:k], self.spec)) >= len(kept):
+            if len(self.codec.decode(tokens[:k])) >= len(kept):
                 return k
         return len(tokens)
 
     # ---------------------------------------------------------------- log-likelihood
 
+    def _decode(self, ids) -> str:
+        return self.codec.decode(ids)
+
     def _pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
         # Byte-level ids: encode(context) + encode(continuation) == encode(context + continuation), so no
         # boundary handling is needed. An empty context is conditioned on BOS, lm-eval's prefix-token rule.
-        return self._encode(context) or [self._bos], self._encode(continuation)
+        if not self.spec.tokenizer:
+            return self._encode(context) or [self._bos], self._encode(continuation)
+        # A subword tokenizer merges across the boundary: encode the whole text and split it where the
+        # context's own encoding ends, moving the context's trailing spaces to the continuation
+        # (lm-eval's HFLM._encode_pair does both).
+        spaces = len(context) - len(context.rstrip())
+        if spaces:
+            context, continuation = context[:-spaces], context[-spaces:] + continuation
+        whole = self._encode(context + continuation)
+        head = self._encode(context)
+        return head or [self._bos], whole[len(head):]
 
     def _score(self, pairs, requests, owners) -> list[tuple[float, bool]]:  # pragma: no cover - overridden
         raise NotImplementedError

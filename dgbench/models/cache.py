@@ -12,12 +12,15 @@ class ModelCache:
         self.model = None
 
     def get(self, spec, device: str, dtype: str):
-        key = (spec.name, device, dtype)
+        key = (spec.name, spec.checkpoint, spec.weights, device, dtype)
         if key != self.key:
             self.model = None
             free_memory(device)
-            # Specs with real weights (the embedded reference pair, a local checkpoint) load them offline;
-            # the others are built with random weights on the target device.
+            from dgbench.models.fitcheck import check_fits
+
+            check_fits(spec, device, dtype)   # refuse up front what cannot fit, with the estimate
+            # One path for every spec with files (a checkpoint, the embedded reference pair): the general
+            # loader; the others are built with random weights on the target device.
             if spec.weights == "synthetic":
                 from dgbench.models.synthetic import build_synthetic
 

@@ -20,30 +20,65 @@ from dgbench.models.synthetic import all_layers_kv_shared
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
-def hub_cache_dir() -> Path:
+def hub_cache_dirs() -> list[Path]:
+    """Where a repo id is looked for, read from the environment now (not at import): HF_HUB_CACHE, then
+    HF_HOME/hub, then huggingface_hub's own setting (read when it was imported), then the default
+    ~/.cache/huggingface/hub: huggingface_hub's order."""
+    import os
+
+    dirs = []
+    if os.environ.get("HF_HUB_CACHE"):
+        dirs.append(Path(os.environ["HF_HUB_CACHE"]).expanduser())
+    if os.environ.get("HF_HOME"):
+        dirs.append(Path(os.environ["HF_HOME"]).expanduser() / "hub")
     from huggingface_hub import constants
 
-    return Path(constants.HF_HUB_CACHE)
+    dirs.append(Path(constants.HF_HUB_CACHE).expanduser())
+    dirs.append(Path("~/.cache/huggingface/hub").expanduser())
+    return list(dict.fromkeys(dirs))
 
 
-def resolve_checkpoint(location: str | Path) -> Path:
-    """The directory holding config.json: `location` itself, or a cached snapshot of the repo id."""
-    root = Path(location).expanduser()
+def hub_cache_dir() -> Path:
+    return hub_cache_dirs()[0]
+
+
+def split_revision(location: str) -> tuple[str, str | None]:
+    """`org/name@rev` -> ("org/name", "rev"); a path or a bare repo id -> (location, None)."""
+    text = str(location)
+    if "@" in text and _REPO_ID.match(text.split("@", 1)[0]) and not Path(text).exists():
+        repo, rev = text.split("@", 1)
+        return repo, rev or None
+    return text, None
+
+
+def looks_like_repo_id(text: str) -> bool:
+    return bool(_REPO_ID.match(split_revision(text)[0])) and not Path(text).expanduser().exists()
+
+
+def resolve_checkpoint(location: str | Path, revision: str | None = None) -> Path:
+    """The directory holding config.json: `location` itself, or a cached snapshot of the repo id
+    (`revision`: a branch, tag or commit; default main). Never downloads."""
+    text, at_rev = split_revision(str(location))
+    revision = revision or at_rev
+    root = Path(text).expanduser()
     looked = [str(root.resolve() / "config.json")]
     if (root / "config.json").is_file():
         return root
-    text = str(location)
     if _REPO_ID.match(text) and not root.exists():
         from huggingface_hub import try_to_load_from_cache
 
-        cache = hub_cache_dir()
-        found = try_to_load_from_cache(text, "config.json", cache_dir=cache)
-        if isinstance(found, str) and Path(found).is_file():
-            return Path(found).parent
-        looked.append(f"{cache / ('models--' + text.replace('/', '--'))}/snapshots/*/config.json "
-                      "(Hugging Face cache; HF_HOME / HF_HUB_CACHE move it)")
-    raise ConfigError(f"checkpoint {text!r} not found: looked for {' and '.join(looked)}; nothing is downloaded "
-                      "(write one with save_pretrained, or fetch it with `hf download` on a machine with network)")
+        for cache in hub_cache_dirs():
+            found = try_to_load_from_cache(text, "config.json", cache_dir=cache, revision=revision)
+            if isinstance(found, str) and Path(found).is_file():
+                return Path(found).parent
+            looked.append(f"{cache / ('models--' + text.replace('/', '--'))}/snapshots/"
+                          f"<{revision or 'refs/main'}>/config.json")
+        where = "HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub"
+        raise ConfigError(f"checkpoint {text!r}{f' revision {revision!r}' if revision else ''} not found offline: "
+                          f"looked at {'; '.join(looked)} ({where}); nothing is downloaded (fetch it with "
+                          "`hf download` on a machine with network, or give a local directory)")
+    raise ConfigError(f"checkpoint {text!r} not found: looked for {looked[0]}; nothing is downloaded "
+                      "(write one with save_pretrained, or name a repo id that is in the local Hugging Face cache)")
 
 
 def read_config(root: Path) -> dict:
@@ -57,7 +92,8 @@ def _check_remote_code(root: Path, raw: dict, location, trust_remote_code: bool)
     auto_map = raw.get("auto_map") or {}
     if auto_map and not trust_remote_code:
         raise ConfigError(f"checkpoint {str(location)!r} ({root}) needs remote code (config.json auto_map: "
-                          f"{', '.join(sorted(auto_map))}); pass trust_remote_code=True to run its Python files")
+                          f"{', '.join(sorted(auto_map))}); set trust_remote_code: true on the decoder in the suite "
+                          "(Python: trust_remote_code=True) to run its Python files")
     return auto_map
 
 
@@ -85,26 +121,39 @@ def _has_accelerate() -> bool:
 
 
 def load_pretrained(location: str | Path, *, trust_remote_code: bool = False, dtype: str = "float32",
-                    device: str = "cpu", text_only: bool = True):
+                    device: str = "cpu", text_only: bool = True, revision: str | None = None,
+                    device_map: str | None = None):
     """A model from a local directory or the local HF cache, in eval mode, on `device` in `dtype`.
 
     With accelerate installed, weights are placed on `device` as they are read (transformers' device_map
-    needs it); without, they are read into CPU memory and then moved. `text_only` drops DiffusionGemma's vision tower, which the text path never calls."""
+    needs it; `device_map: auto` spreads a model over every visible GPU); without, they are read into CPU
+    memory and then moved. transformers 5 always builds the model on the meta device and reads each tensor
+    once (its from_pretrained drops `low_cpu_mem_usage` as always on), so CPU memory holds one copy at most.
+    `text_only` drops DiffusionGemma's vision tower, which the text path never calls."""
     import torch
     from transformers import AutoConfig
 
-    root = resolve_checkpoint(location)
+    root = resolve_checkpoint(location, revision)
     raw = read_config(root)
     auto_map = _check_remote_code(root, raw, location, trust_remote_code)
     kwargs = dict(local_files_only=True, trust_remote_code=trust_remote_code)
     config = AutoConfig.from_pretrained(root, **kwargs)
     cls = _model_class(raw, auto_map)
-    if device != "cpu" and _has_accelerate():
+    placed = False
+    if device_map and device_map != "none":
+        if not _has_accelerate():
+            raise ConfigError(f"device_map: {device_map}: needs accelerate (pip install 'dgbench[gpu]')")
+        kwargs["device_map"] = device_map if device_map != "device" else {"": device}
+        placed = True
+    elif device != "cpu" and _has_accelerate():
         kwargs["device_map"] = {"": device}       # weights go to the device as they are read
+        placed = True
     # The MTP drafters cannot be built by transformers 5.23 as shipped (see all_layers_kv_shared).
     drafter = raw.get("model_type") in ("gemma4_assistant", "gemma4_unified_assistant")
     with all_layers_kv_shared() if drafter else contextlib.nullcontext():
-        model = cls.from_pretrained(root, config=config, dtype=getattr(torch, dtype), **kwargs).to(device)
+        model = cls.from_pretrained(root, config=config, dtype=getattr(torch, dtype), **kwargs)
+    if not placed:
+        model = model.to(device)
     if text_only and type(model).__name__ == "DiffusionGemmaForBlockDiffusion":
         model.model.encoder.vision_tower = None
         model.model.encoder.embed_vision = None
@@ -120,4 +169,5 @@ def load_model(spec: ModelSpec, device: str = "cpu", dtype: str = "float32", tru
     if location is None:
         raise ConfigError(f"model {spec.name!r} has no checkpoint (synthetic weights only); "
                           "use build_synthetic, or register a spec with checkpoint=PATH_OR_REPO_ID")
-    return load_pretrained(location, trust_remote_code=trust_remote_code, dtype=dtype, device=device)
+    return load_pretrained(location, trust_remote_code=trust_remote_code or spec.trust_remote_code, dtype=dtype,
+                           device=device, revision=spec.revision, device_map=spec.device_map)

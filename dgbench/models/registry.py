@@ -30,6 +30,12 @@ class ModelSpec:
     checkpoint: str | None = None      # local directory or hub repo id that `load_model` reads offline
     drafter: str | None = None         # spec name of the speculative-decoding drafter for this target
     extra_config: dict = field(default_factory=dict)  # kwargs of the outer config (e.g. the assistant's)
+    # Checkpoint loading (set on the specs a suite's decoder derives, dgbench/models/checkpoints.py).
+    revision: str | None = None        # branch, tag or commit of a repo id in the local cache
+    trust_remote_code: bool = False    # run the checkpoint's own Python files (auto_map)
+    device_map: str | None = None      # accelerate placement ("auto": every visible GPU)
+    tokenizer: str | None = None       # directory of the checkpoint's tokenizer; None: the byte codec
+    chat: bool | None = None           # apply the tokenizer's chat template (None: when it has one)
 
 
 # Shared widths of the small pairs. MoE settings are required: transformers 5.23's DiffusionGemma
@@ -242,6 +248,11 @@ register(ModelSpec(
     description="Dream-v0 7B masked-diffusion LM (Qwen2.5-7B geometry)"))
 
 
+# Specs a suite's decoders derive from checkpoints (a directory, a cached repo id, a spec plus a
+# checkpoint): keyed by the point's model name, re-derived whenever a suite is loaded.
+DERIVED: dict[str, ModelSpec] = {}
+
+
 def names() -> list[str]:
     return sorted(SPECS)
 
@@ -250,6 +261,8 @@ def get(name: str) -> ModelSpec:
     from dgbench.errors import ConfigError
     from dgbench.validation import did_you_mean
 
+    if name in DERIVED:
+        return DERIVED[name]
     if name not in SPECS:
         raise ConfigError(f"unknown model {name!r}; {did_you_mean(name, names())} (see `dgbench list models`)")
     return SPECS[name]

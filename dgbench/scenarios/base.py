@@ -30,12 +30,16 @@ class Point:
     task_config: dict | None = None
     limit: int | None = None   # --limit: items per task at most
     scenario: str = "generation"   # the registered scenario that measures this point (not in the id)
+    # latency/throughput: a text prompt source (dgbench/scenarios/prompts.py); None: synthetic ids.
+    prompts: str | None = None
+    prompt_fit: str | None = None
 
     @property
     def params(self) -> dict:
         if self.task is not None:
             return {"task": self.task, "gen_length": self.gen_length, **{k: self.knobs[k] for k in self.swept_knobs}}
         return {"batch_size": self.batch_size, "gen_length": self.gen_length, "prompt_length": self.prompt_length,
+                **({"prompts": self.prompts} if self.prompts is not None else {}),
                 **{k: self.knobs[k] for k in self.swept_knobs}}
 
     @property
@@ -45,6 +49,8 @@ class Point:
                "knobs": self.knobs}
         if self.task is not None:  # only quality points carry these, so other ids stay as they were
             key.update(task=self.task, task_config=self.task_config, limit=self.limit)
+        if self.prompts is not None:   # likewise: synthetic-prompt ids are unchanged
+            key.update(prompts=self.prompts, prompt_fit=self.prompt_fit)
         return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
     def label(self) -> str:
@@ -92,6 +98,12 @@ class Scenario:
     def console_summary(self, points: list[dict], title: str) -> list:   # pragma: no cover - contract
         """What `dgbench run` prints when the run ends (rich renderables)."""
         raise NotImplementedError
+
+
+def point_model(dec: dict) -> str:
+    """The model name a decoder's points carry: the derived spec's (dgbench/models/checkpoints.py) when the
+    decoder's weights come from a checkpoint, else the spec name it wrote."""
+    return dec.get("spec") or dec["model"]
 
 
 SCENARIOS: dict[str, Scenario] = {}

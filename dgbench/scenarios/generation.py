@@ -10,7 +10,7 @@ import itertools
 from dgbench.backends.base import GenerationRecord
 from dgbench.scenarios.measure import MeasurePlan, repeat
 from dgbench.metrics import per_rep_metrics
-from dgbench.scenarios.base import MeasureContext, Point, Scenario, register_scenario
+from dgbench.scenarios.base import MeasureContext, Point, Scenario, point_model, register_scenario
 from dgbench.stats import summarize
 from dgbench.telemetry.memory import PeakMemory
 from dgbench.telemetry.timing import Clock
@@ -35,8 +35,17 @@ def synthetic_prompts(batch: int, length: int, vocab: int, special, seed: int, d
 
 
 def run_point(decoder, point, vocab: int, special_ids, device: str, measure: dict, seed: int,
-              on_rep=None, mark=None) -> dict:
-    prompts, mask = synthetic_prompts(point.batch_size, point.prompt_length, vocab, special_ids, seed, device)
+              on_rep=None, mark=None, spec=None) -> dict:
+    prompt_info = None
+    if point.prompts is not None and spec is not None:
+        from dgbench.models.tokenization import codec_for
+        from dgbench.scenarios.prompts import text_prompts
+
+        prompts, mask, prompt_info = text_prompts(point.prompts, point.prompt_fit or "pack", codec_for(spec),
+                                                  point.batch_size, point.prompt_length,
+                                                  spec.special_tokens["pad"], device)
+    else:
+        prompts, mask = synthetic_prompts(point.batch_size, point.prompt_length, vocab, special_ids, seed, device)
     clock = Clock(device)
 
     def call(rep: int) -> GenerationRecord:
@@ -79,6 +88,7 @@ def run_point(decoder, point, vocab: int, special_ids, device: str, measure: dic
         "step_cap": last.step_cap,
         "canvas_length": last.canvas_length,
         "sample_tokens": records[0].tokens[0][:64],  # rep 0: the same seed in every decoder
+        **({"prompt_source": prompt_info} if prompt_info else {}),
         # The denoising trajectory of rep 0's first sequence, when the engine was asked to record it.
         **({"trajectory": records[0].extra["trajectory"]} if records[0].extra.get("trajectory") else {}),
     }
@@ -102,15 +112,18 @@ class GenerationScenario(Scenario):
             for combo in itertools.product(*axes.values(), *knob_axes.values()):
                 values = dict(zip(names, combo))
                 knobs = {**dec["knobs"], **{k: values[k] for k in knob_axes}}
-                points.append(Point(decoder=dec["name"], model=dec["model"], engine=dec["engine"], dtype=dec["dtype"],
+                source = dec.get("prompts") or suite.get("prompts")
+                source = None if source in (None, "synthetic") else source
+                points.append(Point(decoder=dec["name"], model=point_model(dec), engine=dec["engine"], dtype=dec["dtype"],
                                     batch_size=values["batch_size"], gen_length=values["gen_length"],
                                     prompt_length=values["prompt_length"], knobs=knobs,
-                                    swept_knobs=tuple(knob_axes)))
+                                    swept_knobs=tuple(knob_axes), prompts=source,
+                                    prompt_fit=(suite.get("prompt_fit") or "pack") if source else None))
         return points
 
     def measure(self, decoder, point: Point, spec, ctx: MeasureContext) -> dict:
         return run_point(decoder, point, spec.text_config["vocab_size"], spec.special_tokens.values(), ctx.device,
-                         ctx.measure, ctx.seed, ctx.on_rep, mark=ctx.mark)
+                         ctx.measure, ctx.seed, ctx.on_rep, mark=ctx.mark, spec=spec)
 
     def dry_run_title(self, suite: dict, n_points: int) -> str:
         m = suite["measure"]

@@ -1,7 +1,8 @@
 """The quality scenario: run a decoder on task items, score each output, time the same generations.
 
-One point per (decoder, task). Items go one at a time (batch 1) through the byte-level codec
-(dgbench.tasks.text), so any embedded spec can run them; every scored sample is handed to `on_sample`
+One point per (decoder, task). Items go one at a time (batch 1) through the decoder's codec (its checkpoint's
+tokenizer and chat template, or the byte-level codec dgbench.tasks.text for the embedded specs); every
+rendered prompt is stored with its sample; every scored sample is handed to `on_sample`
 (the runner appends it to RUN_DIR/samples.jsonl) and the point record holds the accuracy with its 95%
 Wilson interval plus speed summaries over the same generations. With synthetic (random) weights the
 accuracy is about zero: the numbers exercise the pipeline, they say nothing about the architecture.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import itertools
 
 from dgbench.metrics import per_rep_metrics
-from dgbench.scenarios.base import MeasureContext, Point, Scenario, register_scenario
+from dgbench.scenarios.base import MeasureContext, Point, Scenario, point_model, register_scenario
 from dgbench.stats import accuracy_summary, summarize
 from dgbench.tasks import TASKS, TaskItem, task_of
 from dgbench.telemetry.timing import Clock
@@ -41,7 +42,7 @@ class QualityScenario(Scenario):
                 for name, config in suite["tasks"].items():
                     task = TASKS[name]
                     for entry, entry_config in task.entries(config):
-                        points.append(Point(decoder=dec["name"], model=dec["model"], engine=dec["engine"],
+                        points.append(Point(decoder=dec["name"], model=point_model(dec), engine=dec["engine"],
                                             dtype=dec["dtype"], batch_size=1, gen_length=task.gen_length(entry_config),
                                             prompt_length=0, knobs=knobs, swept_knobs=tuple(knob_axes), task=entry,
                                             task_config=entry_config, limit=suite.get("limit"),
@@ -73,8 +74,9 @@ def run_quality_point(decoder, point, spec, device: str, measure: dict, seed: in
                       on_sample=None) -> dict:
     import torch
 
-    from dgbench.tasks.text import decode, encode, encode_template
+    from dgbench.models.tokenization import codec_for
 
+    codec = codec_for(spec)   # the checkpoint's tokenizer (and chat template), or the byte codec
     items = task_of(point.task).items(point.task_config, point.limit, seed, spec.paradigm)
     clock = Clock(device)
 
@@ -86,7 +88,7 @@ def run_quality_point(decoder, point, spec, device: str, measure: dict, seed: in
         from dgbench.tasks.multiple_choice import score_by_loglikelihood
 
         context, continuations, right = item.ll
-        requests = [(encode(context, spec), encode(c, spec)) for c in continuations]
+        requests = [(codec.encode_prompt(context), codec.encode(c)) for c in continuations]
         clock.start()
         scores = loglikelihood(decoder.model, requests, pad_token_id=spec.special_tokens["pad"],
                                batch_size=len(requests))
@@ -97,10 +99,11 @@ def run_quality_point(decoder, point, spec, device: str, measure: dict, seed: in
         return continuations[best].strip(), best == right, {"logprobs": [round(lp, 4) for lp, _ in scores]}, metrics
 
     def call(item: TaskItem, call_seed: int):
-        ids = torch.tensor([encode(item.prompt, spec)], dtype=torch.long, device=device)
+        ids = torch.tensor([codec.encode_prompt(item.prompt)], dtype=torch.long, device=device)
         if in_place(item):
-            # The byte codec maps each ASCII character of the template to one id; blanks become None.
-            template = encode_template(item.template, item.blanks, spec)
+            # The byte codec maps each ASCII character of the template to one id; a tokenizer encodes the
+            # known runs on their own; blanks become None (one position each).
+            template = codec.encode_template(item.template, item.blanks)
             return decoder.fill_template(ids, torch.ones_like(ids), template, call_seed, clock)
         return decoder.generate(ids, torch.ones_like(ids), point.gen_length, False, call_seed, clock)
 
@@ -116,15 +119,17 @@ def run_quality_point(decoder, point, spec, device: str, measure: dict, seed: in
     for k, item in enumerate(items):
         if item.ll is not None:
             answer, ok, extra, metrics = score_ll(item)
-            text = ""
+            text, output_ids = "", []
         else:
             rec = call(item, seed + 1000 + k)
             tokens = rec.tokens[0]
             if in_place(item) and item.answer_span is not None:
-                tokens = tokens[:item.answer_span]
-            text = decode(tokens, spec)
+                span = item.answer_span   # characters of the template -> its positions in the codec's ids
+                tokens = tokens[:len(codec.encode_template(item.template[:span], [b for b in item.blanks if b < span]))]
+            text = codec.decode(tokens)
             answer, ok, extra = item.score(text)
             metrics = per_rep_metrics(rec, 1)
+            output_ids = codec.content(tokens)   # what `output` decodes: the ids before the first EOS/pad
         for m in SPEED_METRICS:
             reps[m].append(metrics.get(m))
         for key, value in extra.items():
@@ -134,7 +139,9 @@ def run_quality_point(decoder, point, spec, device: str, measure: dict, seed: in
         if on_sample:
             on_sample({"point_id": point.point_id, "decoder": point.decoder, "model": point.model,
                        "engine": point.engine, "task": point.task, "item_id": item.id, "index": k,
-                       "prompt": item.prompt, "output": text, "extracted": answer, "correct": bool(ok),
+                       "prompt": item.prompt, "rendered_prompt": codec.render(item.prompt),
+                       "prompt_tokens": len(codec.encode_prompt(item.prompt)), "codec": codec.name, "output": text,
+                       "output_ids": output_ids, "extracted": answer, "correct": bool(ok),
                        "fill": ("loglikelihood" if item.ll is not None else
                                 "in-place" if in_place(item) else "after-prompt"),
                        **({"infill_mode": item.infill_mode} if item.infill_mode else {}),
@@ -158,4 +165,5 @@ def run_quality_point(decoder, point, spec, device: str, measure: dict, seed: in
         "summary": summary,
         "memory": None,
         "n_warmup": measure["warmup"],
+        "tokenization": codec.describe(),
     }

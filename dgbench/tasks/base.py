@@ -71,3 +71,16 @@ def task_of(point_task: str) -> Task:
 
 def count(config: dict, limit: int | None) -> int:
     return config["n"] if limit is None else min(config["n"], limit)
+
+
+def file_sha256(path) -> str:
+    """Content hash of a task's data file, stored with the task config (and so in every point id)."""
+    import hashlib
+    from pathlib import Path
+
+    from dgbench.errors import ConfigError
+
+    try:
+        return hashlib.sha256(Path(path).expanduser().read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ConfigError(f"cannot read task file {path}: {exc.strerror or exc}") from None

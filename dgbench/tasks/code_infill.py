@@ -108,6 +108,45 @@ def pass_at_1(item: InfillItem, text: str, sandbox: Callable[..., SandboxResult]
     return run_item(item, text, sandbox, timeout_s).status == "passed"
 
 
+INFILL_KEYS = ("task_id", "prompt", "suffix", "canonical_solution", "test", "entry_point")
+
+
+def load_infill_file(path) -> list[InfillItem]:
+    """HumanEval-infilling JSONL (the published format: task_id, prompt = the prefix, suffix,
+    canonical_solution = the middle, test, entry_point), one object per line; a malformed row is a
+    ConfigError naming path:line and what is wrong."""
+    import json
+    from pathlib import Path
+
+    from dgbench.errors import ConfigError
+
+    path = Path(path).expanduser()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read code_infill file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    items = []
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{where}: not a JSON object ({exc.msg}); one HumanEval-infilling object per line") from None
+        if not isinstance(row, dict):
+            raise ConfigError(f"{where}: a row is a JSON object with keys {', '.join(INFILL_KEYS)}")
+        missing = [k for k in INFILL_KEYS if not isinstance(row.get(k), str)]
+        if missing:
+            raise ConfigError(f"{where}: missing or non-string key(s) {', '.join(missing)} "
+                              f"(HumanEval-infilling rows have {', '.join(INFILL_KEYS)})")
+        items.append(InfillItem(row["task_id"], row["task_id"], row["prompt"], row["suffix"],
+                                row["canonical_solution"], row["test"], row["entry_point"]))
+    if not items:
+        raise ConfigError(f"{path}: no rows (one HumanEval-infilling JSON object per line)")
+    return items
+
+
 # Between the suffix (shown first) and the prefix in the AR suffix-first layout.
 CODE_SEPARATOR = "\n# ---- the code above comes after the gap; the code below comes before it ----\n"
 # Diffusion infills code natively: the prefix is its prompt, and its canvas is a gap of this many blank
@@ -126,15 +165,33 @@ class CodeInfillTask(Task):
     fields = {
         "set": Field(str, default="single", choices=["single", "multi"]),
         "n": Field(int, default=50, min=1, help="infill items (before --limit)"),
+        "path": Field(str, default=None, allow_none=True,
+                      help="your HumanEval-infilling JSONL (task_id, prompt, suffix, canonical_solution, test, "
+                           "entry_point); every row is scored in file order (n becomes its count)"),
     }
 
     def gen_length(self, config: dict) -> int:
         return 64   # one line of code, or a few
 
+    def check(self, config: dict, suite: dict, paradigms: list[str], loc) -> None:
+        if config.get("path"):
+            from dgbench.errors import ConfigError
+            from dgbench.tasks.base import file_sha256
+
+            try:
+                rows = load_infill_file(config["path"])
+            except ConfigError as exc:
+                raise ConfigError(f"{loc.at(('tasks', 'code_infill', 'path'))}: tasks.code_infill.path: {exc}") from None
+            config.update(n=len(rows), sha256=file_sha256(config["path"]))
+
     def items(self, config: dict, limit: int | None, seed: int, paradigm: str = "autoregressive") -> list[TaskItem]:
-        pool = single_line_items() if config["set"] == "single" else multi_line_items()
-        # A seeded sample spreads the items over the HumanEval problems (the first ones all come from one).
-        chosen = random.Random(f"code_infill:{config['set']}:{seed}").sample(pool, min(count(config, limit), len(pool)))
+        if config.get("path"):
+            chosen = load_infill_file(config["path"])[:count(config, limit)]
+        else:
+            pool = single_line_items() if config["set"] == "single" else multi_line_items()
+            # A seeded sample spreads the items over the HumanEval problems (the first ones all come from one).
+            chosen = random.Random(f"code_infill:{config['set']}:{seed}").sample(
+                pool, min(count(config, limit), len(pool)))
         items = []
         for item in chosen:
             def score(text, item=item):

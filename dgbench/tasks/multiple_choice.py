@@ -349,11 +349,16 @@ class MultipleChoiceTask(Task):
                         f"{loc.at(('tasks', 'mc', 'scoring'))}: tasks.mc.scoring: loglikelihood needs autoregressive "
                         f"decoders, and decoders[{i}] ({dec['name']}) is diffusion, whose log-likelihood is only a "
                         "Monte Carlo bound; use scoring: generation, or list only AR decoders")
+        if config["path"] and config["source"] == "procedural":
+            config["source"] = "gpqa"          # a file is always GPQA-format; saying so twice is not needed
         if config["source"] == "gpqa":
             # Reading the file here fails before anything loads: a missing copy (one line on where to get
             # it), a missing column or an empty file.
-            load_gpqa_csv(Path(config["path"] or "(tasks.mc.path is not set)").expanduser(), suite["seed"],
-                          "tasks.mc.path")
+            from dgbench.tasks.base import file_sha256
+
+            rows = load_gpqa_csv(Path(config["path"] or "(tasks.mc.path is not set)").expanduser(), suite["seed"],
+                                 "tasks.mc.path")
+            config.update(n=min(config["n"], len(rows)), sha256=file_sha256(config["path"]))
 
     def items(self, config: dict, limit: int | None, seed: int, paradigm: str) -> list[TaskItem]:
         n = count(config, limit)

@@ -358,12 +358,29 @@ class SudokuTask(Task):
         "n": Field(int, default=50, min=1, help="puzzles (before --limit)"),
         "prompt": Field(str, default="instruction", choices=["instruction", "compact"],
                         help="instruction: the rules spelled out; compact: the bare grid (dgbench's trained pair)"),
+        "path": Field(str, default=None, allow_none=True,
+                      help="your puzzle file (one per line, 0 or . for blanks): every puzzle in it is scored "
+                           "(n becomes its count; size from the file)"),
     }
 
     def gen_length(self, config: dict) -> int:
         return config["size"] * config["size"] + config["size"]   # the grid with its newlines
 
     def check(self, config: dict, suite: dict, paradigms: list[str], loc) -> None:
+        if config.get("path"):
+            from dgbench.tasks.base import file_sha256
+
+            try:
+                puzzles = load_puzzle_file(Path(config["path"]).expanduser())
+            except ConfigError as exc:
+                raise ConfigError(f"{loc.at(('tasks', 'sudoku', 'path'))}: tasks.sudoku.path: {exc}") from None
+            sizes = sorted({p.size for p in puzzles})
+            if len(sizes) > 1:
+                raise ConfigError(f"{loc.at(('tasks', 'sudoku', 'path'))}: tasks.sudoku.path: {config['path']} mixes "
+                                  f"sizes {sizes}; one size per file")
+            # The file decides what is scored: all its puzzles, at its size; its hash goes with the config.
+            config.update(n=len(puzzles), size=sizes[0], sha256=file_sha256(config["path"]))
+            return
         if config["clues"] > config["size"] ** 2:
             raise ConfigError(f"{loc.at(('tasks', 'sudoku', 'clues'))}: tasks.sudoku.clues: {config['clues']} is "
                               f"more than the {config['size'] ** 2} cells of a {config['size']}x{config['size']} grid")
@@ -371,7 +388,9 @@ class SudokuTask(Task):
     def items(self, config: dict, limit: int | None, seed: int, paradigm: str) -> list[TaskItem]:
         size = config["size"]
         items = []
-        for puzzle in generate_puzzles(size, count(config, limit), config["clues"], seed):
+        puzzles = (load_puzzle_file(Path(config["path"]).expanduser())[:count(config, limit)] if config.get("path")
+                   else generate_puzzles(size, count(config, limit), config["clues"], seed))
+        for puzzle in puzzles:
             def score(text, puzzle=puzzle):
                 grid = parse_grid(text, size)
                 result = check(puzzle, grid)
