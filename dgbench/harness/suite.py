@@ -237,7 +237,9 @@ def _resolve_decoders(suite: dict, loc: Location) -> None:
 
     notes = []
     for i, dec in enumerate(suite["decoders"]):
-        spec, note = resolve_decoder(dec, f"{loc.at(('decoders', i, 'model'))}: decoders[{i}].model")
+        engine = _engines().get(dec.get("engine"))
+        spec, note = resolve_decoder(dec, f"{loc.at(('decoders', i, 'model'))}: decoders[{i}].model",
+                                     engine.paradigm if engine else None)
         if spec.name != dec["model"]:
             dec["spec"] = spec.name
         if "engine" not in dec:

@@ -93,7 +93,7 @@ class DgbenchLM(LM):
         from dgbench.backends import ENGINES
         from dgbench.integrations.lm_eval_records import RequestLog
         from dgbench.models.checkpoints import resolve_decoder
-        from dgbench.models.tokenization import codec_for
+        from dgbench.tasks.codec import codec_for
         from dgbench.tasks.text import check_spec
         from dgbench.validation import Location, did_you_mean, validate_mapping
 

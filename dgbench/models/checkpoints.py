@@ -126,8 +126,9 @@ def default_engine(spec: ModelSpec) -> str:
     return DEFAULT_ENGINES["masked-diffusion" if spec.paradigm == "diffusion" else "autoregressive"]
 
 
-def resolve_decoder(dec: dict, where: str) -> tuple[ModelSpec, str | None]:
-    """(the spec the decoder's points load, a note for the run header or None). `where` prefixes errors."""
+def resolve_decoder(dec: dict, where: str, engine_paradigm: str | None = None) -> tuple[ModelSpec, str | None]:
+    """(the spec the decoder's points load, a note for the run header or None). `where` prefixes errors;
+    `engine_paradigm` is the paradigm of the decoder's explicit engine (the caller looks it up)."""
     from dgbench.models.loading import looks_like_repo_id, resolve_checkpoint
     from dgbench.validation import did_you_mean
 
@@ -167,12 +168,8 @@ def resolve_decoder(dec: dict, where: str) -> tuple[ModelSpec, str | None]:
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     spec = spec_from_checkpoint(model, root, **options)
-    engine = dec.get("engine")
-    if engine:
-        from dgbench.backends import ENGINES
-
-        if engine in ENGINES and ENGINES[engine].paradigm != spec.paradigm:
-            spec = dataclasses.replace(spec, paradigm=ENGINES[engine].paradigm)
+    if engine_paradigm and engine_paradigm != spec.paradigm:
+        spec = dataclasses.replace(spec, paradigm=engine_paradigm)
     return _register(spec), f"{model}: weights from checkpoint {root}"
 
 

@@ -38,7 +38,7 @@ def run_point(decoder, point, vocab: int, special_ids, device: str, measure: dic
               on_rep=None, mark=None, spec=None) -> dict:
     prompt_info = None
     if point.prompts is not None and spec is not None:
-        from dgbench.models.tokenization import codec_for
+        from dgbench.tasks.codec import codec_for
         from dgbench.scenarios.prompts import text_prompts
 
         prompts, mask, prompt_info = text_prompts(point.prompts, point.prompt_fit or "pack", codec_for(spec),

@@ -74,7 +74,7 @@ def run_quality_point(decoder, point, spec, device: str, measure: dict, seed: in
                       on_sample=None) -> dict:
     import torch
 
-    from dgbench.models.tokenization import codec_for
+    from dgbench.tasks.codec import codec_for
 
     codec = codec_for(spec)   # the checkpoint's tokenizer (and chat template), or the byte codec
     items = task_of(point.task).items(point.task_config, point.limit, seed, spec.paradigm)

@@ -3,7 +3,8 @@
 A spec derived from a checkpoint that ships a tokenizer (spec.tokenizer, dgbench/models/checkpoints.py)
 encodes every task prompt, speed prompt and lm-eval request with it, and applies its chat template when
 `chat` is on (default: when the tokenizer has one). The embedded and synthetic models ship none and keep
-the byte-level codec (dgbench/tasks/text.py). No torch is imported here.
+the byte-level codec (dgbench/tasks/text.py). No torch is imported here; it sits beside text.py, below
+the scenarios and lm-eval adapter that encode with it.
 """
 
 from __future__ import annotations
