@@ -288,3 +288,19 @@ def test_a_checkpoint_that_cannot_fit_is_refused_before_loading(tmp_path):
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "does not fit cpu: needs" in proc.stderr and "dgbench fit estimate" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_text_prompts_pack_and_truncate_report_measured_lengths(tmp_path):
+    from dgbench.scenarios.prompts import text_prompts
+    from dgbench.tasks.codec import codec_for
+
+    spec = get("gemma4-tiny")                      # byte codec: one id per UTF-8 byte
+    path = tmp_path / "p.txt"
+    path.write_text("abcdef\n\nxy\n")
+    codec = codec_for(spec)
+    ids, mask, info = text_prompts(str(path), "pack", codec, 3, 5, 0, "cpu")
+    assert ids.shape == (3, 5) and info["measured_tokens"] == [5, 5, 5] and mask.all()
+    assert codec.decode(ids[0].tolist()) == "abcde"
+    ids, mask, info = text_prompts(str(path), "truncate", codec, 2, 4, 0, "cpu")
+    assert info["measured_tokens"] == [4, 2] and info["truncated_rows"] == 1
+    assert mask.tolist() == [[1, 1, 1, 1], [0, 0, 1, 1]] and codec.decode(ids[1, 2:].tolist()) == "xy"

@@ -30,12 +30,6 @@ def _engines():
     return ENGINES
 
 
-def _model_names():
-    from dgbench.models.registry import names
-
-    return names()
-
-
 PROMPT_FITS = ["pack", "truncate"]
 
 # The checkpoint fields have no default, so decoders without them keep their config hash.

@@ -194,7 +194,16 @@ class DgbenchLM(LM):
         return f"tokenizer:{self.spec.tokenizer}" if self.spec.tokenizer else "dgbench-bytes"
 
     def chat_template(self, chat_template=False):
-        return None
+        """The checkpoint tokenizer's template (lm-eval's --apply_chat_template); the byte codec has none."""
+        tokenizer = getattr(self.codec, "tokenizer", None)
+        return getattr(tokenizer, "chat_template", None) if chat_template is not False else None
+
+    def apply_chat_template(self, chat_history, add_generation_prompt: bool = True) -> str:
+        tokenizer = getattr(self.codec, "tokenizer", None)
+        if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+            raise ConfigError(f"--apply_chat_template: model {self.spec.name!r} has no chat template (the byte "
+                              "codec, or a tokenizer without one)")
+        return tokenizer.apply_chat_template(chat_history, tokenize=False, add_generation_prompt=add_generation_prompt)
 
     @property
     def records(self) -> list[dict]:

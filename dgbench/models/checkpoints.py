@@ -161,8 +161,8 @@ def resolve_decoder(dec: dict, where: str, engine_paradigm: str | None = None) -
                           f"checkpoint ({model!r})")
     path = Path(model).expanduser()
     if not (path.exists() or looks_like_repo_id(model) or "/" in model):
-        raise ConfigError(f"{where}: unknown model {model!r}; {did_you_mean(model, registry.names())}, a checkpoint "
-                          "directory, or a repo id in the local Hugging Face cache")
+        raise ConfigError(f"{where}: unknown value {model!r}; {did_you_mean(model, registry.names())} (a model from "
+                          "`dgbench list models`), a checkpoint directory, or a repo id in the local Hugging Face cache")
     try:
         root = resolve_checkpoint(model, options.get("revision"))
     except ConfigError as exc:
