@@ -23,6 +23,11 @@ COLUMNS = ("t_s", "source", "device", "point_id", "phase", "rep", "power_w", "en
            "mem_util_pct", "mem_used_bytes", "sm_clock_mhz", "mem_clock_mhz", "temp_c", "throttle",
            "cpu_util_pct", "rss_bytes")
 PHASES = ("warmup", "rep", "memory", "empty")
+# With only CPU sources the periodic rate is capped: CPU utilisation and RSS change slowly, RAPL energy per
+# repetition comes from the boundary samples (taken at every marker, whatever the rate), and each periodic
+# sample takes the GIL from the measured thread, which on a small CPU machine is the sampler's whole cost
+# (benchmarks/telemetry_overhead.py). GPU sources keep the requested rate: NVML power is what they integrate.
+CPU_ONLY_MAX_RATE_HZ = 2.0
 TELEMETRY_FILE = "telemetry.csv"
 
 
@@ -52,7 +57,9 @@ class TelemetryRecorder:
         if rate_hz <= 0:
             raise ValueError("rate_hz must be positive")
         self.sources = sources
-        self.rate_hz = rate_hz
+        self.requested_rate_hz = rate_hz
+        cpu_only = bool(sources) and all(getattr(s, "name", None) == "cpu" for s in sources)
+        self.rate_hz = min(rate_hz, CPU_ONLY_MAX_RATE_HZ) if cpu_only else rate_hz
         self.clock = clock
         self.csv_path = csv_path
         self.rows: list[dict] = []
