@@ -43,7 +43,8 @@ class CanvasDenoiser(Protocol):
 
     def denoise(self, canvas: torch.Tensor, sc_logits: torch.Tensor | None, sc_probs: torch.Tensor | None,
                 context: object) -> torch.Tensor:
-        """Logits (B, L, V) in float32 for the canvas, given last step's self-conditioning."""
+        """Logits (B, L, V) in float32 for the canvas, given last step's self-conditioning: a fresh tensor,
+        which the loop tempers in place."""
 
 
 @dataclass
@@ -121,7 +122,7 @@ def denoise_step(denoiser: CanvasDenoiser, spec: EntropyBoundSpec, state: _StepS
     accepted positions are sampled (decoding/multinomial.py: same random numbers drawn, same tokens)."""
     B, L = state.canvas.shape
     logits = denoiser.denoise(state.canvas, state.sc_logits, state.sc_probs, context)      # (B, L, V) float32
-    tempered = logits / temperature(spec, remaining, state.canvas.device)
+    tempered = logits.div_(temperature(spec, remaining, state.canvas.device))              # in place: ours
     probs = torch.softmax(tempered, dim=-1, dtype=torch.float32)
     entropy = token_entropy(tempered)                                                      # (B, L)
     accepted = accept_mask(entropy, spec.entropy_bound)
