@@ -42,7 +42,7 @@ from dgbench.backends import ENGINES  # noqa: E402
 from dgbench.hardware.detect import fingerprint, fingerprint_key  # noqa: E402
 from dgbench.hardware.profiles import load_profiles, match_profile  # noqa: E402
 from dgbench.hardware.roofline import DTYPE_BYTES, Forward, forward_cost, geometry  # noqa: E402
-from dgbench.harness.scenario import synthetic_prompts  # noqa: E402
+from dgbench.scenarios.generation import synthetic_prompts  # noqa: E402
 from dgbench.models.memory import estimate, measure_peak_bytes  # noqa: E402
 from dgbench.models.registry import get  # noqa: E402
 from dgbench.models.synthetic import build_synthetic  # noqa: E402

@@ -13,6 +13,7 @@ over n calls) and the per-pair ratio on/off (median [p10-p90] over n pairs); 1.0
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
@@ -21,8 +22,6 @@ from dgbench.backends import ENGINES
 from dgbench.scenarios.generation import synthetic_prompts
 from dgbench.models.registry import get
 from dgbench.models.synthetic import build_synthetic
-import os
-
 from dgbench.stats import bootstrap_ratio_of_medians, summarize
 from dgbench.telemetry.recorder import TelemetryRecorder, open_sources
 from dgbench.telemetry.timing import Clock
