@@ -74,6 +74,17 @@ def _dtype(device: str) -> str:
     return "bfloat16" if device.startswith("cuda") else "float32"
 
 
+def _setup(model_name: str, device: str, cfg: dict, engine: str, knobs: dict):
+    """(spec, model, decoder, prompt ids, mask, clock, build seconds) for one model at the config's prompt."""
+    spec = get(model_name)
+    t0 = time.perf_counter()
+    model = build_synthetic(spec, device=device, dtype=_dtype(device))
+    build_s = time.perf_counter() - t0
+    ids, mask = synthetic_prompts(1, cfg["prompt"], spec.text_config["vocab_size"], spec.special_tokens.values(),
+                                  0, device)
+    return spec, model, _decoder(model, spec, engine, knobs), ids, mask, Clock(device), build_s
+
+
 # ---------------------------------------------------------------- 1. telemetry
 
 def telemetry_check(device: str, cfg: dict) -> dict:
@@ -109,12 +120,7 @@ def telemetry_check(device: str, cfg: dict) -> dict:
 
 def sampler_overhead(device: str, cfg: dict) -> dict:
     """Throughput with the sampler off and on, interleaved pairs on one AR decoder (as the benchmark)."""
-    spec = get(cfg["engine_models"][1])
-    model = build_synthetic(spec, device=device, dtype=_dtype(device))
-    dec = _decoder(model, spec, "dgbench-autoregressive", {})
-    ids, mask = synthetic_prompts(1, cfg["prompt"], spec.text_config["vocab_size"], spec.special_tokens.values(),
-                                  0, device)
-    clock = Clock(device)
+    spec, _, dec, ids, mask, clock, _ = _setup(cfg["engine_models"][1], device, cfg, "dgbench-autoregressive", {})
     call = lambda: (lambda r: sum(r.useful_tokens) / r.e2e_s)(dec.generate(ids, mask, cfg["gen"], True, 1, clock))  # noqa: E731
     call()
     sources, _, _ = open_sources(device)
@@ -138,12 +144,7 @@ def sampler_overhead(device: str, cfg: dict) -> dict:
 def timing_check(device: str, cfg: dict) -> dict:
     """The same generate calls timed by dgbench's Clock (CUDA events on a GPU) and by the host around a
     synchronized call: their difference is what event timing leaves out (launch latency, Python)."""
-    spec = get(cfg["engine_models"][1])
-    model = build_synthetic(spec, device=device, dtype=_dtype(device))
-    dec = _decoder(model, spec, "dgbench-autoregressive", {})
-    ids, mask = synthetic_prompts(1, cfg["prompt"], spec.text_config["vocab_size"], spec.special_tokens.values(),
-                                  0, device)
-    clock = Clock(device)
+    _, _, dec, ids, mask, clock, _ = _setup(cfg["engine_models"][1], device, cfg, "dgbench-autoregressive", {})
     dec.generate(ids, mask, cfg["gen"], True, 0, clock)
     event_s, host_s = [], []
     for rep in range(max(3, cfg["reps"])):
@@ -194,15 +195,8 @@ def _measured_peak(device: str, model, fn):
 
 
 def full_size_diffusion(device: str, cfg: dict, profile: dict | None) -> dict:
-    spec = get(cfg["diffusion"])
-    t0 = time.perf_counter()
-    model = build_synthetic(spec, device=device, dtype=_dtype(device))
-    build_s = time.perf_counter() - t0
     knobs = {"max_denoising_steps": cfg["steps"], "adaptive_stopping": False, "canvas_length": cfg["canvas"]}
-    dec = _decoder(model, spec, "dgbench-diffusion", knobs)
-    ids, mask = synthetic_prompts(1, cfg["prompt"], spec.text_config["vocab_size"], spec.special_tokens.values(),
-                                  0, device)
-    clock = Clock(device)
+    spec, model, dec, ids, mask, clock, build_s = _setup(cfg["diffusion"], device, cfg, "dgbench-diffusion", knobs)
     dec.generate(ids, mask, cfg["canvas"], True, 0, clock)          # warmup: one canvas
     rec, peak, how = _measured_peak(device, model, lambda: dec.generate(ids, mask, cfg["gen"], True, 1, clock))
     step_s = summarize(rec.step_times_s)
@@ -226,15 +220,8 @@ def full_size_diffusion(device: str, cfg: dict, profile: dict | None) -> dict:
 
 
 def full_size_ar(device: str, cfg: dict, profile: dict | None, compile_step: bool) -> dict:
-    spec = get(cfg["ar"])
-    t0 = time.perf_counter()
-    model = build_synthetic(spec, device=device, dtype=_dtype(device))
-    build_s = time.perf_counter() - t0
     knobs = {"cache": "static", "compile": compile_step}
-    dec = _decoder(model, spec, "dgbench-autoregressive", knobs)
-    ids, mask = synthetic_prompts(1, cfg["prompt"], spec.text_config["vocab_size"], spec.special_tokens.values(),
-                                  0, device)
-    clock = Clock(device)
+    spec, model, dec, ids, mask, clock, build_s = _setup(cfg["ar"], device, cfg, "dgbench-autoregressive", knobs)
     t0 = time.perf_counter()
     dec.generate(ids, mask, cfg["gen"], True, 0, clock)             # warmup (compiles, records graphs)
     warm_s = time.perf_counter() - t0
