@@ -18,6 +18,8 @@ examples:
   dgbench run --suite my_suite.yaml --dry-run     # show the expanded sweep and its cost, run nothing
   dgbench run --resume results/20261122T070000Z-latency   # finish an interrupted run
   dgbench run --suite quality --limit 20          # sudoku, multiple choice, code infill: accuracy + speed
+  dgbench run --suite throughput --executor ray --set executor.address=auto   # points on a Ray cluster
+  dgbench run --suite throughput --shard 2/4 --out shards   # one job of a 4-way job array; then dgbench merge
 
 exit codes: 0 all points measured (and, with --gate-against, the gate passed),
             1 some points failed (recorded in points.jsonl) or the gate found a regression,
@@ -76,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
                           "CPU's measured profile (see `dgbench list profiles`, `dgbench profile`)")
     run.add_argument("--emulate-memory", metavar="PROFILE",
                      help="cap CUDA memory to PROFILE's capacity (e.g. rtx-4090: 24 GB) to see what fits; CUDA only")
+    run.add_argument("--executor", choices=["local", "ray"],
+                     help="where points run: local (this process, the default) or ray (a Ray cluster's free "
+                          "CPUs/GPUs; suite field executor: {address, gpus_per_point, cpus_per_point})")
+    run.add_argument("--shard", metavar="I/N",
+                     help="run only shard I of N (a deterministic, cost-balanced Nth of the points; "
+                          "combine the shard directories with `dgbench merge`)")
     run.add_argument("--gate-against", metavar="RUN_DIR|FILE|NAME",
                      help="after the run, gate it against this baseline (see `dgbench gate --help`); writes "
                           "RUN_DIR/gate.md, gate.xml, gate.json; exit 1 on a regression")
@@ -102,6 +110,7 @@ COMMAND_MODULES = (
     "dgbench.cli_train",
     "dgbench.cli_report",
     "dgbench.cli_publish",
+    "dgbench.cli_merge",
 )
 
 

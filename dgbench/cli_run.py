@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from pathlib import Path
@@ -13,6 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dgbench.errors import ConfigError
+from dgbench.harness.cost import calls_per_point, cost_estimate
+from dgbench.harness.shard import parse_shard
 from dgbench.harness.suite import load_suite
 from dgbench.results import RunStore
 
@@ -56,46 +57,44 @@ def _load_suite(args) -> tuple[dict, Path | None]:
     return load_suite(args.suite, overrides), None
 
 
-def cost_estimate(point) -> dict:
-    """Forward passes and token positions one call costs: an upper bound for diffusion (every canvas
-    runs to its step cap; adaptive stopping can only cut it)."""
-    from dgbench.models.registry import get
+def _executor(args, suite: dict, resume: Path | None) -> dict:
+    """The executor settings: --executor, else the suite's field; a resumed run keeps its executor kind."""
+    from dgbench.harness.executors import executor_settings
 
-    spec = get(point.model)
-    b, p, g = point.batch_size, point.prompt_length, point.gen_length
-    if spec.paradigm == "diffusion" and point.engine == "dgbench-masked":
-        # Masked diffusion: `steps` passes over the whole sequence (LLaDA's default: one per answer token;
-        # Fast-dLLM's threshold can only cut it), no KV cache in the default mode.
-        passes = point.knobs.get("steps") or g
-        positions = b * passes * (p + g)
-    elif spec.paradigm == "diffusion":
-        canvas = point.knobs.get("canvas_length") or spec.canvas_length
-        canvases = math.ceil(g / canvas)
-        steps = point.knobs.get("max_denoising_steps", 48)
-        passes = canvases * steps
-        positions = b * (p + canvases * canvas + passes * canvas)  # encoder + denoiser positions
-    else:
-        passes = g
-        positions = b * (p + g)
-    return {"passes": passes, "positions": positions}
+    kind = getattr(args, "executor", None)
+    if kind is None and resume is not None:
+        kind = (RunStore(resume).read_meta().get("executor") or {}).get("kind")
+    settings = executor_settings(suite, kind)
+    if settings["kind"] == "ray":
+        if args.device.startswith("cuda"):
+            raise ConfigError(f"--device {args.device}: with the Ray executor Ray grants each worker its GPUs; "
+                              "leave --device out and set executor.gpus_per_point (e.g. --set executor.gpus_per_point=1)")
+        if args.device == "cpu" and settings["gpus_per_point"] is None:
+            settings["gpus_per_point"] = 0.0
+        if getattr(args, "emulate_memory", None):
+            raise ConfigError("--emulate-memory caps this process's CUDA memory; it does not apply to Ray workers, "
+                              "run without --executor ray")
+    return settings
 
 
-def print_dry_run(suite: dict, console: Console) -> None:
+def print_dry_run(suite: dict, console: Console, shard: tuple[int, int] | None = None) -> None:
     from dgbench.harness.sweep import expand
 
     points = expand(suite)
+    if shard is not None:
+        from dgbench.harness.shard import select_shard
+
+        points = select_shard(points, shard[0], shard[1], suite["measure"])
     m = suite["measure"]
     quality = suite["scenario"] == "quality"
+    shard_note = f" shard {shard[0]}/{shard[1]}" if shard else ""
+    calls_of = lambda pt: calls_per_point(pt, m)  # noqa: E731
     if quality:
-        def calls_of(pt):  # warmup + one call per item
-            n = pt.task_config["n"] if pt.limit is None else min(pt.task_config["n"], pt.limit)
-            return m["warmup"] + n
-        title = (f"suite {suite['name']}: {len(points)} points (decoder x task), {m['warmup']} warmup call + one "
+        title = (f"suite {suite['name']}{shard_note}: {len(points)} points (decoder x task), {m['warmup']} warmup call + one "
                  f"call per item each (prompt tokens not counted)")
     else:
         calls = m["warmup"] + m["min_repetitions"] + (1 if m["memory"] else 0)
-        calls_of = lambda pt: calls  # noqa: E731
-        title = (f"suite {suite['name']}: {len(points)} points, {calls} calls each at least "
+        title = (f"suite {suite['name']}{shard_note}: {len(points)} points, {calls} calls each at least "
                  f"({m['warmup']} warmup + {m['min_repetitions']} timed + {int(m['memory'])} memory)")
     table = Table(title=title)
     for col in ("point id", "decoder", "model", "params", "passes/call", "token positions/call"):
@@ -139,8 +138,9 @@ def cmd_run(args) -> int:
     out = _console()
     for warning in suite.get("lint_warnings", []):
         out.print(f"[yellow]warning:[/] {escape(warning)}")
+    shard = parse_shard(args.shard) if getattr(args, "shard", None) else None
     if args.dry_run:
-        print_dry_run(suite, out)
+        print_dry_run(suite, out, shard)
         return EXIT_OK
 
     gate_against = getattr(args, "gate_against", None)
@@ -153,18 +153,22 @@ def cmd_run(args) -> int:
     from dgbench.harness.runner import run_suite
     from dgbench.report.console import definitions_footer, quality_footer, quality_table, summary_table
 
+    executor = _executor(args, suite, resume)
     device_arg = args.device
     if resume is not None and device_arg == "auto":
         device_arg = RunStore(resume).read_meta()["hardware"]["device"]
-    device = resolve_device(device_arg)
+    # On Ray the workers pick their devices (Ray grants each its GPUs); the driver only coordinates.
+    device = "cpu" if executor["kind"] == "ray" else resolve_device(device_arg)
     err = _console(stderr=True)
     progress, report = _progress_ui(err)
     started = time.time()
     with progress:
         outcome = run_suite(suite, device=device, out_root=Path(args.out), resume=resume, progress=report,
                             profile=getattr(args, "profile", None),
-                            emulate_memory=getattr(args, "emulate_memory", None))
+                            emulate_memory=getattr(args, "emulate_memory", None), executor=executor, shard=shard)
     elapsed = time.time() - started
+    if executor["kind"] == "ray":
+        device = "ray"
 
     if suite["scenario"] == "quality":
         from dgbench.harness.runner import decoder_weights

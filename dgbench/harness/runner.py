@@ -118,15 +118,19 @@ def run_metadata(suite: dict, device: str, seed: int, fp: dict, profile: str | N
 
 def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None = None,
               resume: Path | None = None, progress=None, profile: str | None = None,
-              emulate_memory: str | None = None) -> RunOutcome:
+              emulate_memory: str | None = None, executor: dict | None = None,
+              shard: tuple[int, int] | None = None) -> RunOutcome:
     """Measure every point of `suite`; `progress(point, index, total, state)` reports to the UI.
 
     `profile` names the hardware profile the roofline uses (default: detected); `emulate_memory` caps
-    CUDA memory to a profile's capacity before anything loads."""
-    from dgbench.hardware.detect import fingerprint, resolve_dtype
+    CUDA memory to a profile's capacity before anything loads. `executor` (harness/executors) says where
+    points run, this process by default; `shard` (I, N) measures only shard I of N (harness/shard.py)."""
+    from dgbench.hardware.detect import fingerprint
     from dgbench.hardware.profiles import match_profile
-    from dgbench.models.registry import get
+    from dgbench.harness.executors import executor_settings
 
+    executor = executor or executor_settings(suite)
+    on_ray = executor["kind"] == "ray"
     points = expand(suite)
     if profile:
         from dgbench.hardware.profiles import get_profile
@@ -143,7 +147,11 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
                               "suite and --set options, or start a new run")
         from dgbench.hardware.detect import fingerprint_key
 
-        if fingerprint_key(meta["hardware"]) != fingerprint_key(fp):
+        shard = _resumed_shard(resume, meta, shard)
+        # The points of a Ray run or a merge carry the hardware that measured each (their placement); a
+        # local run is measured here, on the hardware its run.json names.
+        placed = on_ray or (meta.get("executor") or {}).get("kind") == "ray" or "merged_from" in meta
+        if not placed and fingerprint_key(meta["hardware"]) != fingerprint_key(fp):
             raise ConfigError(f"{resume}: started on {fingerprint_key(meta['hardware'])!r}, this machine is "
                               f"{fingerprint_key(fp)!r}; a run mixes no hardware, start a new run here")
         done = store.finished_point_ids()
@@ -158,14 +166,40 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
         meta["hardware_profile_source"] = "--profile" if profile else "detected"
         if emulated:
             meta["emulated_memory"] = emulated
+        if shard is not None:
+            meta["shard"] = {"index": shard[0], "count": shard[1]}
         store.create(meta)
         done = set()
+    if shard is not None:
+        from dgbench.harness.shard import select_shard
+
+        points = select_shard(points, shard[0], shard[1], suite["measure"])
+        meta["shard"]["point_ids"] = [p.point_id for p in points]   # what `dgbench merge` checks coverage with
+    meta["executor"] = {k: v for k, v in executor.items()} if on_ray else {"kind": "local"}
 
     outcome = RunOutcome(store.path)
+    sigint = _SigintLatch()
+    if on_ray:
+        from dgbench.harness.executors.ray_pool import run_on_ray
+
+        telemetry = (None, None)
+        try:
+            run_on_ray(points, done, suite, executor, store, meta, outcome, progress, profile, sigint.check)
+            meta["status"] = "completed" if outcome.failed == 0 else "completed_with_failures"
+        except KeyboardInterrupt:
+            outcome.interrupted = True
+            meta["status"] = "interrupted"
+        finally:
+            sigint.restore()
+            meta["finished_utc"] = utc_stamp()
+            store.write_meta(meta)
+            store.close()
+        outcome.points = store.read_points()
+        return outcome
+
     cache = ModelCache()
     roof = RooflineContext(meta.get("hardware_profile"), device)
-    telemetry = _start_telemetry(suite, device, store.path)
-    sigint = _SigintLatch()
+    telemetry = start_telemetry(suite, device, store.path)
     try:
         for i, point in enumerate(points):
             sigint.check()
@@ -177,18 +211,9 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
             if progress:
                 progress(point, i, len(points), "start")
             unit = "item" if point.task is not None else "rep"
-            recorder, src = telemetry
-            mark = recorder.marker_for(point.point_id) if recorder else None
-            if mark:
-                mark("rep" if point.task is not None else "empty")   # quality points: one window per point
-            record = _measure(point, device, suite, cache, resolve_dtype(point.dtype, device), get(point.model),
-                              fp, lambda n: progress(point, i, len(points), f"{unit} {n}") if progress else None,
-                              on_sample=store.append_sample, mark=mark)
-            if recorder:
-                recorder.mark("", "empty")
-                recorder.flush()
-                record["telemetry"] = _point_telemetry(recorder, src, record)
-            roof.annotate(record, get(point.model))
+            record = measure_point(point, device, suite, cache, fp, telemetry, roof,
+                                   lambda n: progress(point, i, len(points), f"{unit} {n}") if progress else None,
+                                   on_sample=store.append_sample)
             store.append_point(record)
             outcome.failed += record["status"] != "ok"
             if progress:
@@ -212,6 +237,38 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
         store.close()
     outcome.points = store.read_points()
     return outcome
+
+
+def measure_point(point: Point, device: str, suite: dict, cache: "ModelCache", fp: dict, telemetry, roof,
+                  on_rep=None, on_sample=None) -> dict:
+    """One point, end to end: its telemetry window, the measurement, the telemetry summary and the roofline.
+    What the local loop and a Ray worker (harness/executors/ray_worker.py) both run."""
+    from dgbench.hardware.detect import resolve_dtype
+    from dgbench.models.registry import get
+
+    recorder, src = telemetry
+    mark = recorder.marker_for(point.point_id) if recorder else None
+    if mark:
+        mark("rep" if point.task is not None else "empty")   # quality points: one window per point
+    record = _measure(point, device, suite, cache, resolve_dtype(point.dtype, device), get(point.model), fp,
+                      on_rep, on_sample=on_sample, mark=mark)
+    if recorder:
+        recorder.mark("", "empty")
+        recorder.flush()
+        record["telemetry"] = _point_telemetry(recorder, src, record)
+    roof.annotate(record, get(point.model))
+    return record
+
+
+def _resumed_shard(resume: Path, meta: dict, asked: tuple[int, int] | None) -> tuple[int, int] | None:
+    """A resumed shard run stays the shard it was; --shard may repeat it but not change it."""
+    had = meta.get("shard")
+    had = (had["index"], had["count"]) if had else None
+    if asked is not None and asked != had:
+        was = f"shard {had[0]}/{had[1]}" if had else "not a shard"
+        raise ConfigError(f"{resume}: this run is {was}, not --shard {asked[0]}/{asked[1]}; resume it without "
+                          "--shard, or start a new run")
+    return had
 
 
 class _SigintLatch:
@@ -244,6 +301,13 @@ class _SigintLatch:
             self.previous = None
 
 
+def point_header(point: Point, spec, dtype: str, device: str) -> dict:
+    """The fields every point record starts with, measured or not."""
+    return {"point_id": point.point_id, "decoder": point.decoder, "model": point.model, "engine": point.engine,
+            "paradigm": spec.paradigm, "dtype": dtype, "device": device, "params": point.params,
+            "knobs": point.knobs, "weights": spec.weights, "started_utc": utc_stamp()}
+
+
 def _measure(point: Point, device: str, suite: dict, cache: ModelCache, dtype: str, spec, fp: dict,
              on_rep, on_sample=None, mark=None) -> dict:
     from dgbench.backends import ENGINES
@@ -251,9 +315,7 @@ def _measure(point: Point, device: str, suite: dict, cache: ModelCache, dtype: s
     from dgbench.harness.scenario import run_point
 
     started = time.time()
-    record = {"point_id": point.point_id, "decoder": point.decoder, "model": point.model, "engine": point.engine,
-              "paradigm": spec.paradigm, "dtype": dtype, "device": device, "params": point.params,
-              "knobs": point.knobs, "weights": spec.weights, "started_utc": utc_stamp()}
+    record = point_header(point, spec, dtype, device)
     try:
         model = cache.get(spec, device, dtype)
         decoder = ENGINES[point.engine].factory(model, spec, point.knobs)
@@ -275,15 +337,16 @@ def _measure(point: Point, device: str, suite: dict, cache: ModelCache, dtype: s
 
 # ---------------------------------------------------------------- telemetry, roofline, memory cap
 
-def _start_telemetry(suite: dict, device: str, run_dir: Path):
-    """(recorder, (source, device) of this run's device), or (None, None) when the suite turns it off."""
+def start_telemetry(suite: dict, device: str, run_dir: Path | None):
+    """(recorder, (source, device) of this run's device), or (None, None) when the suite turns it off.
+    Without `run_dir` the rows stay in memory (a Ray worker sends them to the driver with each point)."""
     settings = suite.get("telemetry") or {}
     if not settings.get("enabled", True):
         return None, None
     from dgbench.telemetry.recorder import TelemetryRecorder, open_sources
 
     sources, source, dev = open_sources(device)
-    recorder = TelemetryRecorder(sources, run_dir / TELEMETRY_FILE, rate_hz=settings.get("rate_hz", 10.0))
+    recorder = TelemetryRecorder(sources, run_dir / TELEMETRY_FILE if run_dir else None, rate_hz=settings.get("rate_hz", 10.0))
     recorder.start()
     return recorder, (source, dev)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from dgbench.errors import ConfigError
+from dgbench.harness.executors import EXECUTOR_FIELDS, check_address
 from dgbench.metrics import METRICS, direction
 from dgbench.validation import Field, Location, did_you_mean, validate, validate_mapping
 
@@ -71,6 +72,8 @@ SUITE_FIELDS = {
         "enabled": Field(bool, default=True, help="sample power, energy, clocks, utilisation during the run"),
         "rate_hz": Field(float, default=10.0, min=0.1, help="samples per second (plus one at every phase change)"),
     }),
+    # Where points run (harness/executors): this process, or a Ray cluster. Not part of the config hash.
+    "executor": Field(dict, fields=EXECUTOR_FIELDS),
     # Quality tasks (scenario: quality). No default, so suites without it keep their config hash; its
     # contents are checked against TASK_FIELDS by _validate_tasks.
     "tasks": Field(dict, help="quality tasks, e.g. {sudoku: {size: 4}, mc: {source: procedural}}"),
@@ -333,6 +336,7 @@ def validate_suite(data: dict, loc: Location) -> dict:
                           f"({m['max_repetitions']}) is below min_repetitions ({m['min_repetitions']})")
     _validate_decoders(suite, loc)
     _validate_gate(suite, loc)
+    check_address(suite["executor"]["address"], f"{loc.at(('executor', 'address'))}: executor.address")
     suite["lint_warnings"] = lint_suite(suite, loc)
     return suite
 
@@ -349,6 +353,11 @@ def load_suite(name_or_path: str, overrides: list[str] | None = None) -> dict:
     return suite
 
 
+# Not part of what a run measures: where the file was, the linter's notes, and how points are dispatched
+# (a run keeps its hash whichever executor runs or resumes it, and so do suites older than `executor`).
+UNHASHED = ("source", "lint_warnings", "executor")
+
+
 def suite_hash(suite: dict) -> str:
-    body = {k: v for k, v in suite.items() if k not in ("source", "lint_warnings")}
+    body = {k: v for k, v in suite.items() if k not in UNHASHED}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
