@@ -66,6 +66,9 @@ def _executor(args, suite: dict, resume: Path | None) -> dict:
         kind = (RunStore(resume).read_meta().get("executor") or {}).get("kind")
     settings = executor_settings(suite, kind)
     if settings["kind"] == "ray":
+        from dgbench.harness.executors import import_ray
+
+        import_ray()   # a missing Ray fails here, before a run directory is created
         if args.device.startswith("cuda"):
             raise ConfigError(f"--device {args.device}: with the Ray executor Ray grants each worker its GPUs; "
                               "leave --device out and set executor.gpus_per_point (e.g. --set executor.gpus_per_point=1)")

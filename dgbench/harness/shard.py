@@ -24,7 +24,7 @@ def parse_shard(text: str) -> tuple[int, int]:
         raise ConfigError(f"--shard {text!r}: expected I/N with 1 <= I <= N, e.g. --shard 2/3")
     index, count = int(m.group(1)), int(m.group(2))
     if count < 1 or not 1 <= index <= count:
-        raise ConfigError(f"--shard {text!r}: I must be between 1 and N (N >= 1), e.g. --shard 1/{max(count, 1)}")
+        raise ConfigError(f"--shard {text!r}: I/N needs 1 <= I <= N, e.g. --shard 1/{max(count, 1)}")
     return index, count
 
 
