@@ -241,11 +241,14 @@ def _failed_record(point, gpus: float, kind: str, exc: BaseException, placement:
     device = "cuda:0" if gpus > 0 else "cpu"
     text = str(exc)
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    if "memory" in text.lower() and ("oom" in text.lower() or "low on memory" in text.lower()):
-        kind = "out_of_memory"   # Ray's memory monitor killed it (its message names the node's memory)
+    if "running low on memory" in text:
+        kind = "out_of_memory"   # Ray's memory monitor killed it (ray: "Task was killed due to the node running low on memory")
+    # "The actor died unexpectedly ..." plus Ray's "Worker exit type: ... Worker exit detail: ..." sentence
+    cause = next((ln.split(". Some common causes")[0] for ln in lines if ln.startswith("The actor is dead")), "")
+    message = " ".join(x for x in (lines[0] if lines else type(exc).__name__, cause) if x)
     record = point_header(point, get(point.model), resolve_dtype(point.dtype, device), device)
     record.update(status="failed", wall_s=None,
-                  error={"kind": kind, "message": (lines[0] if lines else type(exc).__name__)[:500],
+                  error={"kind": kind, "message": message[:500],
                          "detail": "\n".join(lines[:12])[:4000], "traceback": ""})
     if placement is not None:
         record["placement"] = placement
