@@ -186,30 +186,35 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
 
     outcome = RunOutcome(store.path)
     sigint = _SigintLatch()
-    if on_ray:
-        from dgbench.harness.executors.ray_pool import run_on_ray
+    try:
+        if on_ray:
+            from dgbench.harness.executors.ray_pool import run_on_ray
 
-        telemetry = (None, None)
-        try:
             run_on_ray(points, done, suite, executor, store, meta, outcome, progress, profile, sigint.check)
-            meta["status"] = "completed" if outcome.failed == 0 else "completed_with_failures"
-        except KeyboardInterrupt:
-            outcome.interrupted = True
-            meta["status"] = "interrupted"
-        finally:
-            sigint.restore()
-            meta["finished_utc"] = utc_stamp()
-            store.write_meta(meta)
-            store.close()
-        outcome.points = store.read_points()
-        return outcome
+        else:
+            _run_local(points, done, suite, device, fp, store, meta, outcome, progress, sigint.check)
+        meta["status"] = "completed" if outcome.failed == 0 else "completed_with_failures"
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+        meta["status"] = "interrupted"
+    finally:
+        sigint.restore()
+        meta["finished_utc"] = utc_stamp()
+        store.write_meta(meta)
+        store.close()
+    outcome.points = store.read_points()
+    return outcome
 
+
+def _run_local(points: list[Point], done: set, suite: dict, device: str, fp: dict, store: RunStore, meta: dict,
+               outcome: RunOutcome, progress, check_interrupt) -> None:
+    """The local executor: every point in this process, one after the other, in sweep order."""
     cache = ModelCache()
     roof = RooflineContext(meta.get("hardware_profile"), device)
     telemetry = start_telemetry(suite, device, store.path)
     try:
         for i, point in enumerate(points):
-            sigint.check()
+            check_interrupt()
             if point.point_id in done:
                 outcome.skipped += 1
                 if progress:
@@ -225,12 +230,7 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
             outcome.failed += record["status"] != "ok"
             if progress:
                 progress(point, i, len(points), record["status"])
-        meta["status"] = "completed" if outcome.failed == 0 else "completed_with_failures"
-    except KeyboardInterrupt:
-        outcome.interrupted = True
-        meta["status"] = "interrupted"
     finally:
-        sigint.restore()
         if telemetry[0]:
             telemetry[0].stop()
             meta["telemetry"] = {"file": TELEMETRY_FILE, "rate_hz": telemetry[0].rate_hz,
@@ -239,11 +239,6 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
             meta["roofline_profile"] = {k: roof.profile.get(k) for k in
                                         ("name", "profile_kind", "peak_flops", "memory_bandwidth_bytes_s",
                                          "measurements", "floors", "gemm_roofs", "file")}
-        meta["finished_utc"] = utc_stamp()
-        store.write_meta(meta)
-        store.close()
-    outcome.points = store.read_points()
-    return outcome
 
 
 def measure_point(point: Point, device: str, suite: dict, cache: "ModelCache", fp: dict, telemetry, roof,

@@ -51,6 +51,8 @@ def run_on_ray(points: list, done: set, suite: dict, executor: dict, store, meta
                 progress(point, i, total, "skipped")
         else:
             todo.append(point)
+    if not todo:   # a resumed run with nothing left: no cluster to start
+        return
     started_here = connect(ray, executor["address"])
     pool, in_flight, telemetry = None, {}, None
     try:
