@@ -11,6 +11,7 @@ import platform
 import re
 
 from dgbench.errors import ConfigError
+from dgbench.results import fingerprint_key  # noqa: F401  (re-exported; the key belongs to results)
 
 
 def resolve_device(requested: str) -> str:
@@ -94,20 +95,3 @@ def fingerprint(device: str) -> dict:
                      "cuda_version": torch.version.cuda, "gpu_count": torch.cuda.device_count()})
         info.update(_nvml_info(index))
     return info
-
-
-def fingerprint_key(fp: dict) -> str:
-    """The part of a fingerprint that must match for two runs to be comparable."""
-    return fp.get("gpu_name") or f"{fp.get('cpu_model')} x{fp.get('cpu_cores_logical')}"
-
-
-def point_fingerprint_key(point: dict, run_hardware: dict | None) -> str:
-    """The fingerprint key of the hardware that measured `point`: its own placement (a Ray run's points,
-    a merged shard's) or else its run's hardware."""
-    placement = point.get("placement") or {}
-    return placement.get("fingerprint_key") or fingerprint_key(placement.get("fingerprint") or run_hardware or {})
-
-
-def hardware_keys(points: list[dict], run_hardware: dict | None) -> list[str]:
-    """Every distinct fingerprint key among `points`, sorted; more than one: a mixed cluster's run."""
-    return sorted({point_fingerprint_key(p, run_hardware) for p in points})

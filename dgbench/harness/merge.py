@@ -15,8 +15,7 @@ import csv
 from pathlib import Path
 
 from dgbench.errors import ResultsError
-from dgbench.hardware.detect import fingerprint_key
-from dgbench.results import RunStore, utc_stamp
+from dgbench.results import RunStore, fingerprint_key, utc_stamp
 from dgbench.telemetry.recorder import TELEMETRY_FILE
 
 

@@ -7,19 +7,16 @@ Ctrl-C stops after marking the run interrupted; everything already stored stays,
 
 from __future__ import annotations
 
-import platform
-import subprocess
-import sys
-import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import dgbench
 from dgbench.errors import ConfigError
-from dgbench.harness.suite import suite_hash
 from dgbench.harness.sweep import Point, expand
+from dgbench.metadata import run_metadata, suite_hash
+from dgbench.harness.point import RooflineContext, measure_point, start_telemetry
+from dgbench.models.cache import ModelCache
 from dgbench.results import RunStore, default_run_dir, utc_stamp
+from dgbench.scenarios import for_point
 from dgbench.telemetry.recorder import TELEMETRY_FILE
 
 
@@ -32,77 +29,6 @@ class RunOutcome:
     interrupted: bool = False
 
 
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(dgbench.__file__).resolve().parent)
-        return out.stdout.strip() or None if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def versions() -> dict:
-    from dgbench.harness import tested_set
-
-    return {"python": platform.python_version(), **tested_set.installed(), "dgbench": dgbench.__version__}
-
-
-def tested_set_record(found: dict) -> dict:
-    """How the versions compare with constraints.txt: {"differs": {...}, "note": line or None}."""
-    from dgbench.harness import tested_set
-
-    diff = tested_set.differences(found)
-    return {"file": "constraints.txt", "differs": diff, "note": tested_set.describe(diff)}
-
-
-class ModelCache:
-    """Keeps the last loaded model. Points are ordered decoder by decoder, so one slot loads each model
-    once while never holding two large models at the same time."""
-
-    def __init__(self):
-        self.key = None
-        self.model = None
-
-    def get(self, spec, device: str, dtype: str):
-        key = (spec.name, device, dtype)
-        if key != self.key:
-            self.model = None
-            _free(device)
-            # Specs with real weights (the embedded reference pair, a local checkpoint) load them offline;
-            # the others are built with random weights on the target device.
-            if spec.weights == "synthetic":
-                from dgbench.models.synthetic import build_synthetic
-
-                self.model = build_synthetic(spec, device=device, dtype=dtype)
-            else:
-                from dgbench.models.loading import load_model
-
-                self.model = load_model(spec, device=device, dtype=dtype)
-            self.key = key
-        return self.model
-
-
-def _free(device: str) -> None:
-    import gc
-
-    gc.collect()
-    if device.startswith("cuda"):
-        import torch
-
-        torch.cuda.empty_cache()
-
-
-def _error_record(exc: BaseException) -> dict:
-    import torch
-
-    text = str(exc).lower()
-    oom = isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in text \
-        or "can't allocate memory" in text  # the CPU allocator's wording
-    kind = "out_of_memory" if oom else type(exc).__name__
-    return {"kind": kind, "message": str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-            "traceback": traceback.format_exc(limit=8)}
-
-
 def decoder_weights(suite: dict) -> str:
     """What the decoders' weights are: one kind ("synthetic", "embedded") when they share it, else per model."""
     from dgbench.models.registry import SPECS
@@ -111,16 +37,6 @@ def decoder_weights(suite: dict) -> str:
     if len(set(kinds.values())) == 1:
         return next(iter(kinds.values()))
     return ", ".join(f"{model}: {kind}" for model, kind in kinds.items())
-
-
-def run_metadata(suite: dict, device: str, seed: int, fp: dict, profile: str | None, status: str) -> dict:
-    return {
-        "suite": suite, "suite_name": suite["name"], "config_hash": suite_hash(suite), "seed": seed,
-        "git_commit": git_commit(), "versions": (found := versions()), "tested_set": tested_set_record(found),
-        "hardware": fp, "hardware_profile": profile,
-        "weights": decoder_weights(suite), "created_utc": utc_stamp(), "status": status,
-        "command": " ".join(sys.argv),
-    }
 
 
 def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None = None,
@@ -152,7 +68,7 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
             raise ConfigError(f"{resume}: the suite differs from the one this run started with "
                               f"(config hash {meta['config_hash']} vs {suite_hash(suite)}); resume with the same "
                               "suite and --set options, or start a new run")
-        from dgbench.hardware.detect import fingerprint_key
+        from dgbench.results import fingerprint_key
 
         shard = _resumed_shard(resume, meta, shard)
         # The points of a Ray run or a merge carry the hardware that measured each (their placement); a
@@ -169,7 +85,8 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
         store = RunStore(out_dir or default_run_dir(out_root, suite["name"]))
         if store.run_file.exists():
             raise ConfigError(f"{store.path}: already holds a run; use --resume {store.path} or another --out")
-        meta = run_metadata(suite, device, suite["seed"], fp, profile or match_profile(fp), "running")
+        meta = run_metadata(suite, device, suite["seed"], fp, profile or match_profile(fp), "running",
+                            decoder_weights(suite))
         meta["hardware_profile_source"] = "--profile" if profile else "detected"
         if emulated:
             meta["emulated_memory"] = emulated
@@ -222,8 +139,8 @@ def _run_local(points: list[Point], done: set, suite: dict, device: str, fp: dic
                 continue
             if progress:
                 progress(point, i, len(points), "start")
-            unit = "item" if point.task is not None else "rep"
-            record = measure_point(point, device, suite, cache, fp, telemetry, roof,
+            unit = for_point(point).progress_unit
+            record = measure_point(point, device, suite, cache, telemetry, roof,
                                    lambda n: progress(point, i, len(points), f"{unit} {n}") if progress else None,
                                    on_sample=store.append_sample)
             store.append_point(record)
@@ -239,27 +156,6 @@ def _run_local(points: list[Point], done: set, suite: dict, device: str, fp: dic
             meta["roofline_profile"] = {k: roof.profile.get(k) for k in
                                         ("name", "profile_kind", "peak_flops", "memory_bandwidth_bytes_s",
                                          "measurements", "floors", "gemm_roofs", "file")}
-
-
-def measure_point(point: Point, device: str, suite: dict, cache: "ModelCache", fp: dict, telemetry, roof,
-                  on_rep=None, on_sample=None) -> dict:
-    """One point, end to end: its telemetry window, the measurement, the telemetry summary and the roofline.
-    What the local loop and a Ray worker (harness/executors/ray_worker.py) both run."""
-    from dgbench.hardware.detect import resolve_dtype
-    from dgbench.models.registry import get
-
-    recorder, src = telemetry
-    mark = recorder.marker_for(point.point_id) if recorder else None
-    if mark:
-        mark("rep" if point.task is not None else "empty")   # quality points: one window per point
-    record = _measure(point, device, suite, cache, resolve_dtype(point.dtype, device), get(point.model), fp,
-                      on_rep, on_sample=on_sample, mark=mark)
-    if recorder:
-        recorder.mark("", "empty")
-        recorder.flush()
-        record["telemetry"] = _point_telemetry(recorder, src, record)
-    roof.annotate(record, get(point.model))
-    return record
 
 
 def _resumed_shard(resume: Path, meta: dict, asked: tuple[int, int] | None) -> tuple[int, int] | None:
@@ -301,104 +197,6 @@ class _SigintLatch:
 
             signal.signal(signal.SIGINT, self.previous)
             self.previous = None
-
-
-def point_header(point: Point, spec, dtype: str, device: str) -> dict:
-    """The fields every point record starts with, measured or not."""
-    return {"point_id": point.point_id, "decoder": point.decoder, "model": point.model, "engine": point.engine,
-            "paradigm": spec.paradigm, "dtype": dtype, "device": device, "params": point.params,
-            "knobs": point.knobs, "weights": spec.weights, "started_utc": utc_stamp()}
-
-
-def _measure(point: Point, device: str, suite: dict, cache: ModelCache, dtype: str, spec, fp: dict,
-             on_rep, on_sample=None, mark=None) -> dict:
-    from dgbench.backends import ENGINES
-    from dgbench.harness.quality import run_quality_point
-    from dgbench.harness.scenario import run_point
-
-    started = time.time()
-    record = point_header(point, spec, dtype, device)
-    try:
-        model = cache.get(spec, device, dtype)
-        decoder = ENGINES[point.engine].factory(model, spec, point.knobs)
-        if point.task is not None:
-            result = run_quality_point(decoder, point, spec, device, suite["measure"], suite["seed"], on_rep,
-                                       on_sample)
-        else:
-            result = run_point(decoder, point, spec.text_config["vocab_size"], spec.special_tokens.values(),
-                               device, suite["measure"], suite["seed"], on_rep, mark=mark)
-        record.update(status="ok", **result)
-    except KeyboardInterrupt:
-        raise
-    except Exception as exc:  # a failed point is data, not a crash: record it and go on
-        record.update(status="failed", error=_error_record(exc))
-        _free(device)
-    record["wall_s"] = round(time.time() - started, 3)
-    return record
-
-
-# ---------------------------------------------------------------- telemetry, roofline, memory cap
-
-def start_telemetry(suite: dict, device: str, run_dir: Path | None):
-    """(recorder, (source, device) of this run's device), or (None, None) when the suite turns it off.
-    Without `run_dir` the rows stay in memory (a Ray worker sends them to the driver with each point)."""
-    settings = suite.get("telemetry") or {}
-    if not settings.get("enabled", True):
-        return None, None
-    from dgbench.telemetry.recorder import TelemetryRecorder, open_sources
-
-    sources, source, dev = open_sources(device)
-    recorder = TelemetryRecorder(sources, run_dir / TELEMETRY_FILE if run_dir else None, rate_hz=settings.get("rate_hz", 10.0))
-    recorder.start()
-    return recorder, (source, dev)
-
-
-def _point_telemetry(recorder, src, record: dict) -> dict:
-    useful = None
-    reps = record.get("reps") or {}
-    if reps.get("useful_tokens"):
-        useful = sum(x for x in reps["useful_tokens"] if x is not None)   # the timed reps the energy covers
-    return recorder.point_summary(record["point_id"], src[0], src[1], useful)
-
-
-class RooflineContext:
-    """Resolves the run's profile once (a published one, or this CPU's measured one) and annotates points."""
-
-    def __init__(self, profile_name: str | None, device: str):
-        self.profile_name = profile_name
-        self.device = device
-        self.profile = None
-        self.profiles = None
-
-    def _resolve(self) -> None:
-        from dgbench.hardware.profiles import load_profiles
-
-        self.profiles = load_profiles()
-        prof = self.profiles.get(self.profile_name) if self.profile_name else None
-        if prof is not None and (prof.get("peak_flops") or {}) and prof.get("memory_bandwidth_bytes_s"):
-            self.profile = {**prof, "profile_kind": "published"}
-        elif self.device == "cpu":
-            # A CPU without a profile of its own (or the generic placeholder): measure this one.
-            from dgbench.hardware.measure import measured_profile
-
-            self.profile = dict(measured_profile("cpu"))   # a copy: this run's floors go into run.json only
-        else:
-            self.profile = {"name": self.profile_name, "profile_kind": "published", "peak_flops": {},
-                            "memory_bandwidth_bytes_s": None}
-
-    def annotate(self, record: dict, spec) -> None:
-        if record.get("status") != "ok" or record.get("params", {}).get("task"):
-            return
-        if self.profile is None:
-            self._resolve()
-        from dgbench.hardware.roofline import evaluate_point
-
-        floor, roof = 0.0, None
-        if self.profile.get("profile_kind") == "measured" and self.device == "cpu" and record["dtype"] == "float32":
-            from dgbench.hardware.measure import floor_for, gemm_roof_for
-
-            floor, roof = floor_for(self.profile, spec, self.device), gemm_roof_for(self.profile, spec, self.device)
-        record["roofline"] = evaluate_point(record, spec, self.profile, self.profiles, floor, roof)
 
 
 def apply_memory_cap(device: str, profile_name: str) -> dict:

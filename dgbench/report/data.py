@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dgbench.errors import ResultsError
-from dgbench.results import RunStore
+from dgbench.results import RunStore, hardware_keys, point_fingerprint_key
 
 TELEMETRY_FILE = "telemetry.csv"
 # Columns of telemetry.csv that hold numbers (the others are text: source, device, point_id, phase, throttle).
@@ -140,8 +140,6 @@ def split_by_hardware(points: list[dict], meta: dict) -> list[dict]:
     """On a run measured on more than one kind of hardware (a mixed Ray cluster, merged shards), each
     decoder becomes one row per hardware ("diffusion @ NVIDIA H100 ..."): every table, figure and median
     grouped by decoder then keeps machines apart instead of pooling them."""
-    from dgbench.hardware.detect import hardware_keys, point_fingerprint_key
-
     if len(hardware_keys(points, meta.get("hardware"))) < 2:
         return points
     return [{**p, "decoder": f"{p.get('decoder', '?')} @ {point_fingerprint_key(p, meta.get('hardware'))}"}

@@ -237,7 +237,7 @@ def _result(ray, ref, slot: _Slot, point, pool: _Pool, gpus: float) -> dict:
 
 def _failed_record(point, gpus: float, kind: str, exc: BaseException, placement: dict | None) -> dict:
     from dgbench.hardware.detect import resolve_dtype
-    from dgbench.harness.runner import point_header
+    from dgbench.harness.point import point_header
     from dgbench.models.registry import get
 
     device = "cuda:0" if gpus > 0 else "cpu"

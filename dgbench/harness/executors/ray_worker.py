@@ -22,7 +22,8 @@ class PointWorker:
 
         from dgbench.hardware.detect import fingerprint, fingerprint_key
         from dgbench.hardware.profiles import match_profile
-        from dgbench.harness.runner import ModelCache, RooflineContext, start_telemetry
+        from dgbench.harness.point import RooflineContext, start_telemetry
+        from dgbench.models.cache import ModelCache
 
         self.suite = suite
         self.device = "cuda:0" if gpus > 0 else "cpu"
@@ -48,7 +49,7 @@ class PointWorker:
 
     def measure(self, point) -> dict:
         """{record, samples, telemetry_rows} of one finished (or failed) point."""
-        from dgbench.harness.runner import measure_point
+        from dgbench.harness.point import measure_point
 
         samples: list[dict] = []
         record = measure_point(point, self.device, self.suite, self.cache, self.fp, self.telemetry, self.roof,
