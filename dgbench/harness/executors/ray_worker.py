@@ -52,7 +52,7 @@ class PointWorker:
         from dgbench.harness.point import measure_point
 
         samples: list[dict] = []
-        record = measure_point(point, self.device, self.suite, self.cache, self.fp, self.telemetry, self.roof,
+        record = measure_point(point, self.device, self.suite, self.cache, self.telemetry, self.roof,
                                on_sample=samples.append)
         record["placement"] = self.placement
         rows = []
