@@ -109,7 +109,7 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
 
             run_on_ray(points, done, suite, executor, store, meta, outcome, progress, profile, sigint.check)
         else:
-            _run_local(points, done, suite, device, fp, store, meta, outcome, progress, sigint.check)
+            _run_local(points, done, suite, device, store, meta, outcome, progress, sigint.check)
         meta["status"] = "completed" if outcome.failed == 0 else "completed_with_failures"
     except KeyboardInterrupt:
         outcome.interrupted = True
@@ -123,7 +123,7 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
     return outcome
 
 
-def _run_local(points: list[Point], done: set, suite: dict, device: str, fp: dict, store: RunStore, meta: dict,
+def _run_local(points: list[Point], done: set, suite: dict, device: str, store: RunStore, meta: dict,
                outcome: RunOutcome, progress, check_interrupt) -> None:
     """The local executor: every point in this process, one after the other, in sweep order."""
     cache = ModelCache()
