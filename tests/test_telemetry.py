@@ -213,7 +213,7 @@ def test_cpu_fallback_in_a_real_run(tmp_path, monkeypatch):
     """A short real `dgbench run` on this CPU writes telemetry.csv with cpu rows aligned to its phases, a
     telemetry block per point, and a roofline block from this CPU's measured profile."""
     from dgbench.cli import main
-    from dgbench.harness.runner import _start_telemetry
+    from dgbench.harness.point import start_telemetry
 
     monkeypatch.setenv("DGBENCH_CACHE_DIR", str(tmp_path / "cache"))
     suite = tmp_path / "s.yaml"
@@ -245,7 +245,7 @@ def test_cpu_fallback_in_a_real_run(tmp_path, monkeypatch):
     assert roof["predicted_s"] >= roof["floor_s"] > 0
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["telemetry"]["file"] == "telemetry.csv" and meta["roofline_profile"]["profile_kind"] == "measured"
-    assert _start_telemetry({"telemetry": {"enabled": False}}, "cpu", run_dir) == (None, None)
+    assert start_telemetry({"telemetry": {"enabled": False}}, "cpu", run_dir) == (None, None)
 
 
 def test_emulate_memory_and_profile_flags_fail_in_one_line(tmp_path, capsys):

@@ -50,6 +50,11 @@ def _cell(value) -> str:
     return str(value)
 
 
+def csv_row(row: dict) -> list[str]:
+    """One sample as the cells of a telemetry.csv line (COLUMNS order)."""
+    return [_cell(row.get(c)) for c in COLUMNS]
+
+
 class TelemetryRecorder:
     """Context manager: `with TelemetryRecorder(sources, path, rate_hz) as rec: rec.mark(...)`."""
 
@@ -134,7 +139,7 @@ class TelemetryRecorder:
                     self.rows.append(row)
                     energies[(source.name, row["device"])] = row.get("energy_j")
                     if self._writer is not None:
-                        self._writer.writerow([_cell(row.get(c)) for c in COLUMNS])
+                        self._writer.writerow(csv_row(row))
             return {"t_s": t, "energy_j": energies}
 
     def mark(self, point_id: str, phase: str, rep: int | None = None) -> None:
@@ -154,6 +159,14 @@ class TelemetryRecorder:
         with self._lock:
             if self._fh is not None:
                 self._fh.flush()
+
+    def take_rows(self) -> list[dict]:
+        """The rows sampled since the last call, forgetting them and the markers: a long-lived worker (a Ray
+        actor, harness/executors/ray_worker.py) ships each point's rows with it and its memory stays flat."""
+        with self._lock:
+            rows, self.rows = self.rows, []
+            self.boundaries = self.boundaries[-1:]   # the open marker: the next point's window starts after it
+        return rows
 
     # ---- per-point summary
 
