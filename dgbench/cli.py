@@ -102,6 +102,7 @@ COMMAND_MODULES = (
     "dgbench.cli_train",
     "dgbench.cli_report",
     "dgbench.cli_publish",
+    "dgbench.cli_serve",
 )
 
 

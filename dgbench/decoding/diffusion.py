@@ -90,13 +90,17 @@ def _finalize(sequences: torch.Tensor, finished: torch.Tensor, spec: EntropyBoun
 def generate(denoiser: CanvasDenoiser, spec: EntropyBoundSpec, input_ids: torch.Tensor,
              attention_mask: torch.Tensor | None, max_new_tokens: int, clock: _Clock | None = None,
              on_step: Callable[[StepEvent], None] | None = None, fixed_tokens: torch.Tensor | None = None,
-             fixed_mask: torch.Tensor | None = None) -> CanvasResult:
+             fixed_mask: torch.Tensor | None = None,
+             on_canvas: Callable[[torch.Tensor], None] | None = None) -> CanvasResult:
     """Generate max_new_tokens after the prompt, canvas by canvas.
 
     `fixed_tokens` / `fixed_mask` (B, max_new_tokens) hold positions of the output that are known, e.g. a
     Sudoku's givens or the code after a gap: they sit in the canvas from the start, are never renoised,
     and the denoiser attends to them bidirectionally, so the blanks are filled in place. Without them the
     loop (and its random stream) is exactly the reference's.
+
+    `on_canvas` sees each committed canvas (B, L) right after it is marked (padded after EOS), which is
+    what a server streams; it reads the tokens only, so the loop's numbers and random stream are unchanged.
     """
     device = input_ids.device
     B, cur_len = input_ids.shape
@@ -175,6 +179,8 @@ def generate(denoiser: CanvasDenoiser, spec: EntropyBoundSpec, input_ids: torch.
         sequences = torch.cat([sequences, argmax], dim=-1)
         sequences, finished_sequences = _finalize(sequences, finished_sequences, spec, max_length, eos)
         mark("canvas")
+        if on_canvas is not None:
+            on_canvas(sequences[:, -L:])
         if torch.all(finished_sequences):
             break
         cur_len += L
