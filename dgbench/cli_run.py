@@ -84,6 +84,17 @@ def print_dry_run(suite: dict, console: Console) -> None:
     from dgbench.harness.sweep import expand
 
     points = expand(suite)
+    if suite["scenario"] == "serve":
+        table = Table(title=f"suite {suite['name']}: {len(points)} points (endpoint x concurrency x request rate)")
+        for col in ("point id", "endpoint", "url", "model", "params"):
+            table.add_column(col)
+        for pt in points:
+            table.add_row(*[escape(str(c)) for c in (pt.point_id, pt.decoder, pt.endpoint["url"], pt.model,
+                                                     " ".join(f"{k}={v}" for k, v in pt.params.items()))])
+        console.print(table)
+        console.print("Each point sends its requests (plus warmup) to the endpoint; every request is bounded by "
+                      f"load.timeout_s={suite['load']['timeout_s']:g} s. Nothing was run.")
+        return
     m = suite["measure"]
     quality = suite["scenario"] == "quality"
     if quality:
@@ -166,7 +177,12 @@ def cmd_run(args) -> int:
                             emulate_memory=getattr(args, "emulate_memory", None))
     elapsed = time.time() - started
 
-    if suite["scenario"] == "quality":
+    if suite["scenario"] == "serve":
+        from dgbench.report.serve import serve_footer, serve_table
+
+        out.print(serve_table(outcome.points, title=f"dgbench {suite['name']}: streamed load against the endpoints"))
+        out.print(serve_footer(outcome.points))
+    elif suite["scenario"] == "quality":
         from dgbench.harness.runner import decoder_weights
 
         out.print(quality_table(outcome.points, title=f"dgbench {suite['name']} on {device} "

@@ -101,6 +101,8 @@ def decoder_weights(suite: dict) -> str:
     """What the decoders' weights are: one kind ("synthetic", "embedded") when they share it, else per model."""
     from dgbench.models.registry import SPECS
 
+    if suite.get("scenario") == "serve":
+        return "served"   # whatever the endpoints serve; dgbench does not load them
     kinds = {d["model"]: SPECS[d["model"]].weights if d["model"] in SPECS else "?" for d in suite["decoders"]}
     if len(set(kinds.values())) == 1:
         return next(iter(kinds.values()))
@@ -181,14 +183,19 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
             mark = recorder.marker_for(point.point_id) if recorder else None
             if mark:
                 mark("rep" if point.task is not None else "empty")   # quality points: one window per point
-            record = _measure(point, device, suite, cache, resolve_dtype(point.dtype, device), get(point.model),
-                              fp, lambda n: progress(point, i, len(points), f"{unit} {n}") if progress else None,
-                              on_sample=store.append_sample, mark=mark)
+            if suite["scenario"] == "serve":
+                record = _measure_serve(point, suite, store.append_request)
+            else:
+                record = _measure(point, device, suite, cache, resolve_dtype(point.dtype, device),
+                                  get(point.model), fp,
+                                  lambda n: progress(point, i, len(points), f"{unit} {n}") if progress else None,
+                                  on_sample=store.append_sample, mark=mark)
             if recorder:
                 recorder.mark("", "empty")
                 recorder.flush()
                 record["telemetry"] = _point_telemetry(recorder, src, record)
-            roof.annotate(record, get(point.model))
+            if suite["scenario"] != "serve":
+                roof.annotate(record, get(point.model))
             store.append_point(record)
             outcome.failed += record["status"] != "ok"
             if progress:
@@ -269,6 +276,27 @@ def _measure(point: Point, device: str, suite: dict, cache: ModelCache, dtype: s
     except Exception as exc:  # a failed point is data, not a crash: record it and go on
         record.update(status="failed", error=_error_record(exc))
         _free(device)
+    record["wall_s"] = round(time.time() - started, 3)
+    return record
+
+
+def _measure_serve(point, suite: dict, on_request) -> dict:
+    """One serve point: load against an endpoint. Nothing is loaded here; a failure is a failed point."""
+    from dgbench.scenarios.serve.point import run_serve_point
+
+    started = time.time()
+    record = {"point_id": point.point_id, "decoder": point.decoder, "model": point.model, "engine": point.engine,
+              "params": point.params, "knobs": {}, "weights": "served", "started_utc": utc_stamp()}
+    try:
+        record.update(run_serve_point(point, suite, suite["seed"], on_request))
+    except KeyboardInterrupt:
+        raise
+    except ConfigError:
+        raise
+    except Exception as exc:  # a broken point is data, not a crash
+        record.update(status="failed", error={"kind": type(exc).__name__, "message": str(exc).splitlines()[0]
+                                              if str(exc) else type(exc).__name__,
+                                              "traceback": traceback.format_exc(limit=8)})
     record["wall_s"] = round(time.time() - started, 3)
     return record
 

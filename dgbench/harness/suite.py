@@ -44,12 +44,15 @@ DECODER = Field(dict, fields={
     "dtype": Field(str, default="auto", choices=DTYPES),
 })
 
+DECODERS_HELP = "a list of {name, model, engine, knobs}"
+
 SUITE_FIELDS = {
     "name": Field(str, required=True),
     "description": Field(str, default=""),
-    "scenario": Field(str, default="latency", choices=["latency", "throughput", "quality"]),
+    "scenario": Field(str, default="latency", choices=["latency", "throughput", "quality", "serve"]),
     "seed": Field(int, default=0),
-    "decoders": Field(list, required=True, item=DECODER, help="a list of {name, model, engine, knobs}"),
+    # Required by every scenario but serve (checked in validate_suite, with the same message).
+    "decoders": Field(list, item=DECODER, help=DECODERS_HELP),
     "sweep": Field(dict, fields={
         "batch_size": Field(list, default=lambda: [1], scalar_ok=True, item=Field(int, min=1)),
         "gen_length": Field(list, default=lambda: [64], scalar_ok=True, item=Field(int, min=1)),
@@ -74,6 +77,12 @@ SUITE_FIELDS = {
     # Quality tasks (scenario: quality). No default, so suites without it keep their config hash; its
     # contents are checked against TASK_FIELDS by _validate_tasks.
     "tasks": Field(dict, help="quality tasks, e.g. {sudoku: {size: 4}, mc: {source: procedural}}"),
+    # Serve scenario (dgbench/scenarios/serve/config.py checks their contents); no defaults either.
+    "endpoint": Field(dict, help="the server under load: {url, model, api, headers_env}"),
+    "endpoints": Field(list, help="several servers: [{name, url, model, api}, ...]"),
+    "load": Field(dict, help="concurrency, request_rate, arrival, num_requests or duration_s, timeout_s"),
+    "prompts": Field(dict, help="{source: task|file|synthetic, ...}"),
+    "slo": Field(dict, help="{ttft_ms, e2e_ms, tpot_ms} for goodput"),
     "gate": Field(dict, fields={
         "threshold": Field(float, default=0.05, min=0.0, help="relative change tolerated by default (a factor: 0.05 = 5% slower or 1/1.05 the throughput)"),
         # alpha and absolute have no default, so suites without them keep their config hash (dgbench/gate.py
@@ -324,7 +333,14 @@ def _validate_tasks(suite: dict, loc: Location) -> None:
 
 def validate_suite(data: dict, loc: Location) -> dict:
     suite = validate_mapping(data, SUITE_FIELDS, loc)
+    from dgbench.scenarios.serve.config import validate_serve
+
+    validate_serve(suite, loc)
     _validate_tasks(suite, loc)
+    if suite["scenario"] == "serve":
+        return suite
+    if "decoders" not in suite:
+        raise ConfigError(f"{loc.at(())}: decoders: required key is missing ({DECODERS_HELP})")
     if not suite["decoders"]:
         raise ConfigError(f"{loc.at(('decoders',))}: decoders: at least one decoder is needed")
     m = suite["measure"]

@@ -68,6 +68,10 @@ def expand(suite: dict) -> list[Point]:
     from dgbench.backends import ENGINES
 
     sweep = suite["sweep"]
+    if suite.get("scenario") == "serve":
+        from dgbench.scenarios.serve.point import expand_serve
+
+        return expand_serve(suite)
     if suite.get("scenario") == "quality":
         return _expand_quality(suite, ENGINES)
     points = []
