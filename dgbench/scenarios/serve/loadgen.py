@@ -158,7 +158,7 @@ async def one_request(session, url: str, headers: dict, endpoint: dict, body: di
         error = f"timeout: no complete reply within {timeout_s:g} s"
     except aiohttp.ClientConnectorError as exc:
         error = f"cannot connect: {_short(exc.os_error or exc)}"
-    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as exc:
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError) as exc:
         error = f"connection lost mid-reply: {_short(type(exc).__name__ + ': ' + str(exc))}"
     except aiohttp.ClientError as exc:
         error = f"{type(exc).__name__}: {_short(exc)}"

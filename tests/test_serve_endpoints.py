@@ -1,0 +1,105 @@
+"""The serve scenario against malformed endpoints: real tiny servers on 127.0.0.1, no model loaded.
+
+Each case must end in failed requests recorded with their cause (or one line of bad input), within the
+configured per-request timeout: never a hang.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+from serve_helpers import TinyServer, free_port, read_jsonl, write_suite
+
+from dgbench.cli import main
+from dgbench.scenarios.serve.aggregate import aggregate
+from dgbench.scenarios.serve.loadgen import arrival_times
+
+
+def _run(tmp_path, url: str, **load):
+    suite = write_suite(tmp_path / "suite.yaml", [{"name": "bad", "url": url, "model": "m", "paradigm": "unknown"}],
+                        **{"concurrency": [2], "num_requests": 3, "warmup_requests": 0, **load})
+    started = time.monotonic()
+    rc = main(["run", "--suite", str(suite), "--out", str(tmp_path / "out")])
+    run_dir = next((tmp_path / "out").iterdir())
+    return rc, time.monotonic() - started, read_jsonl(run_dir / "points.jsonl"), read_jsonl(run_dir / "requests.jsonl")
+
+
+@pytest.mark.parametrize("mode, cause", [
+    ("500", "HTTP 500: internal boom"),
+    ("html", "not an OpenAI event stream (Content-Type 'text/html')"),
+    ("garbage-sse", "non-OpenAI event"),
+    ("cut", "stream ended before [DONE]"),
+])
+def test_misbehaving_server_gives_failed_requests_with_cause(tmp_path, mode, cause):
+    with TinyServer(mode) as server:
+        rc, _, points, requests = _run(tmp_path, server.url)
+    assert rc == 1                                   # a failed point, recorded; not a crash
+    assert len(requests) == 3 and all(r["status"] == "failed" for r in requests)
+    assert all(r["error"].startswith(cause) for r in requests), requests[0]["error"]
+    assert points[0]["status"] == "failed" and cause.split(":")[0] in points[0]["error"]["message"]
+    assert points[0]["serve"]["failed"] == 3
+
+
+def test_hanging_server_is_cut_at_the_timeout(tmp_path):
+    with TinyServer("hang") as server:
+        rc, wall, points, requests = _run(tmp_path, server.url, timeout_s=0.5)
+    assert rc == 1
+    assert all(r["error"].startswith("timeout") and r["e2e_s"] < 2.0 for r in requests)
+    assert wall < 30          # three 0.5 s requests on two slots, plus the process's own start-up
+
+
+def test_nothing_listening_gives_connect_errors(tmp_path):
+    rc, _, points, requests = _run(tmp_path, f"http://127.0.0.1:{free_port()}/v1")
+    assert rc == 1 and points[0]["status"] == "failed"
+    assert all(r["error"].startswith("cannot connect") for r in requests)
+
+
+@pytest.mark.parametrize("url, words", [
+    ("localhost:8000/v1", "did you mean 'http://localhost:8000/v1'"),
+    ("ftp://127.0.0.1/v1", "is not an http(s) URL"),
+    ("http://127.0.0.1:99999/v1", "port 99999 is out of range"),
+])
+def test_bad_url_is_one_line_and_exit_2(tmp_path, capsys, url, words):
+    suite = write_suite(tmp_path / "s.yaml", [{"url": url, "model": "m"}])
+    assert main(["run", "--suite", str(suite), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and words in err and "endpoints[0].url" in err
+    assert not (tmp_path / "out").exists()           # refused before any run directory is made
+
+
+def test_bad_load_sections_are_refused(tmp_path, capsys):
+    suite = write_suite(tmp_path / "s.yaml", [{"url": "http://127.0.0.1:1/v1", "model": "m"}],
+                        concurrency=[None], request_rate=["inf"])
+    assert main(["run", "--suite", str(suite), "--dry-run"]) == 2
+    assert "without bound" in capsys.readouterr().err
+    suite = write_suite(tmp_path / "s.yaml", [{"url": "http://127.0.0.1:1/v1", "model": "m"}], concurency=[2])
+    assert main(["run", "--suite", str(suite), "--dry-run"]) == 2
+    assert "did you mean 'concurrency'" in capsys.readouterr().err
+
+
+def test_arrivals_are_seeded_and_follow_the_rate():
+    assert arrival_times(4, math.inf, "poisson", 0) == [0.0] * 4
+    assert arrival_times(3, 2.0, "constant", 0) == [0.0, 0.5, 1.0]
+    a, b = arrival_times(2000, 10.0, "poisson", 7), arrival_times(2000, 10.0, "poisson", 7)
+    assert a == b and a != arrival_times(2000, 10.0, "poisson", 8)
+    mean_gap = a[-1] / (len(a) - 1)
+    assert 0.09 < mean_gap < 0.11                     # exponential gaps with mean 1/rate
+    assert arrival_times(100, 10.0, "constant", 0, horizon_s=1.0)[-1] <= 1.0
+
+
+def test_aggregate_definitions():
+    ok = {"status": "ok", "error": None, "ttft_s": 0.1, "e2e_s": 0.5, "chunk_times_s": [0.1, 0.3, 0.5],
+          "chunk_tokens": [4, 4, 2], "usage_tokens": 10, "token_source": "server token_ids", "output_tokens": 10}
+    slow = {**ok, "ttft_s": 0.4, "chunk_times_s": [0.4, 0.5]}
+    bad = {"status": "failed", "error": "HTTP 500: boom", "ttft_s": None, "e2e_s": 0.01, "chunk_times_s": [],
+           "chunk_tokens": []}
+    out = aggregate([ok, slow, bad], 2.0, {"ttft_ms": 200, "e2e_ms": None, "tpot_ms": None})
+    s = out["serve"]
+    assert (s["requests"], s["succeeded"], s["failed"], s["errors"]) == (3, 2, 1, {"HTTP 500": 1})
+    assert s["output_tok_s"] == 10.0 and s["request_throughput_rps"] == 1.0 and s["goodput_rps"] == 0.5
+    assert out["reps"]["tpot_s"] == [pytest.approx(0.4 / 9), pytest.approx(0.1 / 9)]
+    assert sorted(out["pooled"]["chunk_gap_s"]) == pytest.approx([0.1, 0.2, 0.2])
+    assert s["chunk_tokens_histogram"] == {"2": 2, "4": 4}
+    assert s["percentiles"]["ttft_s"]["n"] == 2 and s["usage_mismatches"] == 0
