@@ -63,6 +63,40 @@ class DgbenchServer:
         return rc
 
 
+class InProcessServer:
+    """The same server (dgbench.serving) run by uvicorn in a thread of the test process: one model load without
+    another interpreter importing torch. The subprocess servers above cover the command and its signals."""
+
+    def __init__(self, **options):
+        self.options = options
+        self.server = None
+        self.thread = None
+        self.url = None
+
+    def wait_ready(self) -> "InProcessServer":
+        import uvicorn
+
+        from dgbench.serving.app import create_app
+        from dgbench.serving.server import ServeOptions, bind, build_served
+
+        sock = bind("127.0.0.1", 0)
+        app = create_app(build_served(ServeOptions(**self.options)))
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.server.install_signal_handlers = lambda: None   # uvicorn < 0.29 asks; later ones skip off the main thread
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not self.server.started:
+            time.sleep(0.05)
+        return self
+
+    def kill(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+            self.thread.join(15)
+
+
 def post(url: str, body: dict, timeout: float = 30.0):
     req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
     try:

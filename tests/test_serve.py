@@ -8,7 +8,7 @@ import time
 import urllib.request
 
 import pytest
-from serve_helpers import DgbenchServer, post, read_jsonl, sse_events, write_suite
+from serve_helpers import DgbenchServer, InProcessServer, post, read_jsonl, sse_events, write_suite
 
 from dgbench.cli import main
 from dgbench.report.serve import crossover
@@ -22,7 +22,7 @@ def servers():
     pending = {"ar": DgbenchServer("--model", "ref-ar", "--max-batch", "4"),
                "diffusion": DgbenchServer("--model", "ref-diffusion", "--knob", f"block_length={BLOCK}",
                                           "--max-batch", "4"),
-               "dg": DgbenchServer("--model", "diffusiongemma-tiny", "--knob", "max_denoising_steps=4")}
+               "dg": InProcessServer(model="diffusiongemma-tiny", knobs={"max_denoising_steps": 4})}
     try:
         yield _Ready(pending)
     finally:
@@ -141,7 +141,7 @@ def test_openai_surface_health_metrics_and_errors(servers):
 
 
 def test_sigterm_shuts_down_cleanly(servers):
-    server = servers["dg"]
+    server = servers["diffusion"]
     assert server.terminate() == 0
     assert "dgbench serve: stopped (SIGTERM)" in server.stderr
 
