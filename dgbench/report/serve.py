@@ -22,30 +22,40 @@ def _pct(point: dict, key: str, q: str, scale: float = 1e3) -> str:
     return num(p.get(q), scale) if p and p.get(q) is not None else "-"
 
 
-def serve_table(points: list[dict], title: str = "") -> Table:
-    table = Table(title=title)
-    for col in ("endpoint", "paradigm", "conc.", "rate/s", "ok/sent", "out tok/s", "per-user tok/s p50",
-                "req/s", "goodput req/s", "TTFT ms p50/p99", "TPOT ms p50/p99", "chunk gap ms p50/p99",
-                "tok/chunk p50", "tokens from"):
-        table.add_column(col, justify="left" if col in ("endpoint", "paradigm", "tokens from") else "right")
+SERVE_HEADER = ["endpoint", "paradigm", "conc.", "rate/s", "ok/sent", "out tok/s", "per-user tok/s p50", "req/s",
+                "goodput req/s", "TTFT ms p50/p99", "TPOT ms p50/p99", "chunk gap ms p50/p99", "tok/chunk p50",
+                "tokens from"]
+
+
+def serve_rows(points: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """The serve table as text cells (the console and the HTML report print the same rows)."""
+    rows = []
     for p in points:
         params = p.get("params", {})
-        head = [p.get("decoder", "?"), p.get("paradigm", "?"), str(params.get("concurrency")),
+        head = [str(p.get("decoder", "?")), str(p.get("paradigm", "?")), str(params.get("concurrency")),
                 str(params.get("request_rate"))]
         s = p.get("serve") or {}
         if p.get("status") != "ok":
             err = (p.get("error") or {}).get("message", "?")
-            table.add_row(*[escape(c) for c in head + [f"0/{s.get('requests', '?')}", f"FAILED: {err}"]
-                            + [""] * 9])
+            rows.append(head + [f"0/{s.get('requests', '?')}", f"FAILED: {err}"] + [""] * 8)
             continue
-        row = head + [f"{s['succeeded']}/{s['requests']}", num(s.get("output_tok_s")),
-                      _pct(p, "per_user_tok_s", "p50", 1.0), num(s.get("request_throughput_rps")),
-                      num(s.get("goodput_rps")),
-                      f"{_pct(p, 'ttft_s', 'p50')}/{_pct(p, 'ttft_s', 'p99')}",
-                      f"{_pct(p, 'tpot_s', 'p50')}/{_pct(p, 'tpot_s', 'p99')}",
-                      f"{_pct(p, 'chunk_gap_s', 'p50')}/{_pct(p, 'chunk_gap_s', 'p99')}",
-                      _pct(p, "chunk_tokens", "p50", 1.0), ", ".join(s.get("token_source") or {}) or "-"]
-        table.add_row(*[escape(str(c)) for c in row])
+        rows.append(head + [f"{s['succeeded']}/{s['requests']}", num(s.get("output_tok_s")),
+                            _pct(p, "per_user_tok_s", "p50", 1.0), num(s.get("request_throughput_rps")),
+                            num(s.get("goodput_rps")),
+                            f"{_pct(p, 'ttft_s', 'p50')}/{_pct(p, 'ttft_s', 'p99')}",
+                            f"{_pct(p, 'tpot_s', 'p50')}/{_pct(p, 'tpot_s', 'p99')}",
+                            f"{_pct(p, 'chunk_gap_s', 'p50')}/{_pct(p, 'chunk_gap_s', 'p99')}",
+                            _pct(p, "chunk_tokens", "p50", 1.0), ", ".join(s.get("token_source") or {}) or "-"])
+    return SERVE_HEADER, rows
+
+
+def serve_table(points: list[dict], title: str = "") -> Table:
+    header, rows = serve_rows(points)
+    table = Table(title=title)
+    for col in header:
+        table.add_column(col, justify="left" if col in ("endpoint", "paradigm", "tokens from") else "right")
+    for row in rows:
+        table.add_row(*[escape(c) for c in row])
     return table
 
 
