@@ -92,8 +92,12 @@ def print_dry_run(suite: dict, console: Console) -> None:
             table.add_row(*[escape(str(c)) for c in (pt.point_id, pt.decoder, pt.endpoint["url"], pt.model,
                                                      " ".join(f"{k}={v}" for k, v in pt.params.items()))])
         console.print(table)
-        console.print("Each point sends its requests (plus warmup) to the endpoint; every request is bounded by "
-                      f"load.timeout_s={suite['load']['timeout_s']:g} s. Nothing was run.")
+        load = suite["load"]
+        per_point = (f"{load['num_requests']} requests" if load["num_requests"] is not None
+                     else f"requests for {load['duration_s']:g} s (at most {load['max_requests']})")
+        console.print(f"Each point sends {per_point} plus {load['warmup_requests']} warmup to its endpoint; dgbench "
+                      "runs no forward passes itself (the server does), and every request is bounded by "
+                      f"load.timeout_s={load['timeout_s']:g} s. Nothing was run.")
         return
     m = suite["measure"]
     quality = suite["scenario"] == "quality"

@@ -3,6 +3,7 @@ real serve suite, all on 127.0.0.1 with bounded loads: accounting, streaming, me
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import urllib.request
@@ -83,20 +84,22 @@ def test_serve_suite_accounts_for_every_request(servers, tmp_path):
 
 def _stream(url: str, body: dict) -> tuple[list, float, float]:
     started = time.perf_counter()
-    req = urllib.request.Request(url, data=__import__("json").dumps(body).encode(),
+    req = urllib.request.Request(url, data=json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json"})
     first = None
     text = []
     with urllib.request.urlopen(req, timeout=60) as resp:
         for raw in resp:
             line = raw.decode()
-            if line.startswith("data: {") and '"token_ids":[' in line and '"token_ids":[]' not in line and first is None:
+            has_tokens = '"token_ids":[' in line and '"token_ids":[]' not in line
+            if line.startswith("data: {") and has_tokens and first is None:
                 first = time.perf_counter() - started
             text.append(line)
     return sse_events("".join(text)), first, time.perf_counter() - started
 
 
-@pytest.mark.parametrize("name, model, canvas", [("dg", "diffusiongemma-tiny", 16), ("diffusion", "ref-diffusion", BLOCK)])
+@pytest.mark.parametrize("name, model, canvas", [("dg", "diffusiongemma-tiny", 16),
+                                                 ("diffusion", "ref-diffusion", BLOCK)])
 def test_diffusion_streams_one_chunk_per_committed_canvas(servers, name, model, canvas):
     events, first, e2e = _stream(servers[name].url + "/completions",
                                  {"model": model, "prompt": "1 2 3", "max_tokens": 3 * canvas, "stream": True,
@@ -118,12 +121,12 @@ def test_openai_surface_health_metrics_and_errors(servers):
     url = servers["ar"].url
     status, body = post(url + "/completions", {"model": "ref-ar", "prompt": "12", "max_tokens": 5,
                                                "ignore_eos": True})
-    reply = __import__("json").loads(body)
+    reply = json.loads(body)
     assert status == 200 and reply["usage"]["completion_tokens"] == 5 == len(reply["choices"][0]["token_ids"])
     assert reply["choices"][0]["finish_reason"] == "length"
     status, body = post(url + "/chat/completions", {"messages": [{"role": "user", "content": "hi"}],
                                                     "max_tokens": 3, "ignore_eos": True})
-    assert status == 200 and __import__("json").loads(body)["choices"][0]["message"]["role"] == "assistant"
+    assert status == 200 and json.loads(body)["choices"][0]["message"]["role"] == "assistant"
     assert post(url + "/completions", {"model": "nope", "prompt": "a"})[0] == 404
     assert post(url + "/completions", {"prompt": "a", "max_tokens": 0})[0] == 400
     assert post(url + "/completions", {"prompt": "a", "n": 2})[0] == 400

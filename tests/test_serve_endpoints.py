@@ -103,3 +103,18 @@ def test_aggregate_definitions():
     assert sorted(out["pooled"]["chunk_gap_s"]) == pytest.approx([0.1, 0.2, 0.2])
     assert s["chunk_tokens_histogram"] == {"2": 2, "4": 4}
     assert s["percentiles"]["ttft_s"]["n"] == 2 and s["usage_mismatches"] == 0
+
+
+def test_vllm_keys_for_a_serve_point():
+    from dgbench.report.serve_export import vllm_serve_record
+
+    ok = {"status": "ok", "error": None, "ttft_s": 0.1, "e2e_s": 0.5, "chunk_times_s": [0.1, 0.3, 0.5],
+          "chunk_tokens": [4, 4, 2], "usage_tokens": 10, "token_source": "server token_ids", "output_tokens": 10}
+    point = {"point_id": "p", "decoder": "d", "model": "m", "engine": "openai-completions", "paradigm": "diffusion",
+             "status": "ok", "params": {"concurrency": 4, "request_rate": "inf"},
+             **aggregate([ok, dict(ok)], 1.0, {"ttft_ms": 500})}
+    rec = vllm_serve_record(point)
+    assert rec["completed"] == 2 and rec["total_output_tokens"] == 20 and rec["output_throughput"] == 20.0
+    assert rec["median_ttft_ms"] == pytest.approx(100) and rec["p99_itl_ms"] == pytest.approx(200)
+    assert rec["mean_tpot_ms"] == pytest.approx(400 / 9) and rec["max_concurrency"] == 4
+    assert rec["request_goodput"] == 2.0 and vllm_serve_record({"summary": {}}) is None

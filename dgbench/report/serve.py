@@ -114,7 +114,8 @@ def crossover(points: list[dict], metric: str = "output_tok_s") -> list[dict]:
                             entry["crossover"] = c0 + (c1 - c0) * (-g0) / (g1 - g0)
                             entry["bracket"] = [c0, c1]
                             entry["verdict"] = (f"AR overtakes diffusion at concurrency ~{entry['crossover']:.3g} "
-                                                f"(between {c0} and {c1}; interpolated, no interval: one run per point)")
+                                                f"(between {c0} and {c1}; interpolated, no interval: one run "
+                                                "per point)")
                             break
                     else:
                         entry["verdict"] = f"diffusion stays ahead through concurrency {shared[-1]}"

@@ -103,8 +103,8 @@ def validate_serve(suite: dict, loc: Location) -> None:
         _check_url(ep["url"], loc, path)
         ep["name"] = ep["name"] or ep["model"]
         if ep["name"] in names:
-            raise ConfigError(f"{loc.at(path + ('name',))}: {dotted(path + ('name',))}: {ep['name']!r} is used twice; give each "
-                              "endpoint its own name (it labels result rows)")
+            raise ConfigError(f"{loc.at(path + ('name',))}: {dotted(path + ('name',))}: {ep['name']!r} is used "
+                              "twice; give each endpoint its own name (it labels result rows)")
         names.add(ep["name"])
     suite["endpoints"] = endpoints
     suite.pop("endpoint", None)
@@ -151,7 +151,8 @@ def _rate_value(value):
 def _check_url(url: str, loc: Location, path: tuple) -> None:
     if not re.match(r"^https?://[^/\s:]+(:\d{1,5})?(/\S*)?$", url):
         hint = f"did you mean 'http://{url}'?" if "://" not in url else "e.g. http://127.0.0.1:8000/v1"
-        raise ConfigError(f"{loc.at(path + ('url',))}: {dotted(path + ('url',))}: {url!r} is not an http(s) URL; {hint}")
+        raise ConfigError(f"{loc.at(path + ('url',))}: {dotted(path + ('url',))}: {url!r} is not an http(s) URL; "
+                          f"{hint}")
     port = re.search(r"://[^/]+:(\d+)", url)
     if port and not 0 < int(port.group(1)) < 65536:
         raise ConfigError(f"{loc.at(path + ('url',))}: {dotted(path + ('url',))}: port {port.group(1)} is out of range")

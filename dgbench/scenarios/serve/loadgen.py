@@ -126,7 +126,8 @@ async def one_request(session, url: str, headers: dict, endpoint: dict, body: di
                         raise ValueError("not an object")
                     if "error" in obj:
                         err = obj["error"]
-                        return f"server error mid-stream: {_short(err.get('message') if isinstance(err, dict) else err)}"
+                        message = err.get("message") if isinstance(err, dict) else err
+                        return f"server error mid-stream: {_short(message)}"
                     text, ids, finish = _chunk_content(obj, endpoint["api"])
                 except ValueError as exc:
                     return f"non-OpenAI event ({exc}): {_short(data)}"
