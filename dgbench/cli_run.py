@@ -96,8 +96,9 @@ def print_dry_run(suite: dict, console: Console) -> None:
         per_point = (f"{load['num_requests']} requests" if load["num_requests"] is not None
                      else f"requests for {load['duration_s']:g} s (at most {load['max_requests']})")
         console.print(f"Each point sends {per_point} plus {load['warmup_requests']} warmup to its endpoint; dgbench "
-                      "runs no forward passes itself (the server does), and every request is bounded by "
-                      f"load.timeout_s={load['timeout_s']:g} s. Nothing was run.")
+                      f"runs no forward passes itself (the server does); each request is bounded by "
+                      f"load.timeout_s={load['timeout_s']:g} s.")
+        console.print("Nothing was run.")
         return
     m = suite["measure"]
     quality = suite["scenario"] == "quality"
