@@ -136,6 +136,7 @@ class TinyServer:
     def __init__(self, mode: str):
         self.mode = mode
         self.hung = threading.Event()
+        self.seen: list[tuple[str, dict, dict]] = []     # (path, headers, body) of every POST
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -155,8 +156,17 @@ class TinyServer:
                 self.wfile.write(body)
 
             def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if outer.mode == "500":
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                outer.seen.append((self.path, dict(self.headers), body))
+                if outer.mode == "ok":      # a plain OpenAI stream: text chunks without token ids, then usage
+                    events = [{"choices": [{"index": 0, "text": t, "finish_reason": None}]} for t in ("ab", "cd", "e")]
+                    if self.path.endswith("/chat/completions"):
+                        events = [{"choices": [{"index": 0, "delta": {"content": t}, "finish_reason": None}]}
+                                  for t in ("ab", "cd", "e")]
+                    events.append({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 5}})
+                    payload = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
+                    self._send(200, "text/event-stream", payload + b"data: [DONE]\n\n")
+                elif outer.mode == "500":
                     self._send(500, "application/json", b'{"error": {"message": "internal boom"}}')
                 elif outer.mode == "html":
                     self._send(200, "text/html", b"<html><body>Welcome to nginx!</body></html>")

@@ -118,3 +118,42 @@ def test_vllm_keys_for_a_serve_point():
     assert rec["median_ttft_ms"] == pytest.approx(100) and rec["p99_itl_ms"] == pytest.approx(200)
     assert rec["mean_tpot_ms"] == pytest.approx(400 / 9) and rec["max_concurrency"] == 4
     assert rec["request_goodput"] == 2.0 and vllm_serve_record({"summary": {}}) is None
+
+
+def test_prompt_file_headers_chat_and_token_sources(tmp_path, monkeypatch):
+    """A plain OpenAI server (no token_ids): chunk tokens come from the tokenizer when one is named, else only
+    usage is known; prompts come from the user's file; header values from the environment, not stored."""
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "first prompt"}\n{"messages": [{"role": "user", "content": "second"}]}\n')
+    monkeypatch.setenv("DGBENCH_TEST_KEY", "sk-secret")
+    with TinyServer("ok") as server:
+        suite = write_suite(tmp_path / "s.yaml", [
+            {"name": "counted", "url": server.url, "model": "m", "api": "chat", "tokenizer": "ref-ar",
+             "headers_env": {"Authorization": "DGBENCH_TEST_KEY"}},
+            {"name": "usage-only", "url": server.url + "/completions", "model": "m"}],
+            concurrency=[2], num_requests=4, warmup_requests=0)
+        text = suite.read_text().replace("source: task", f"source: file\n  path: {prompts}")
+        suite.write_text(text)
+        assert main(["run", "--suite", str(suite), "--out", str(tmp_path / "out")]) == 0
+        seen = list(server.seen)
+    run_dir = next((tmp_path / "out").iterdir())
+    requests = read_jsonl(run_dir / "requests.jsonl")
+    counted = [r for r in requests if r["decoder"] == "counted"]
+    usage_only = [r for r in requests if r["decoder"] == "usage-only"]
+    assert all(r["chunk_tokens"] == [2, 2, 1] and r["token_source"] == "tokenizer" for r in counted)
+    assert all(r["output_tokens"] == 5 and r["token_source"] == "usage" for r in usage_only)
+    chat = [body for path, _, body in seen if path.endswith("/chat/completions")]
+    assert {m["content"] for body in chat for m in body["messages"]} == {"first prompt", "second"}
+    assert all(h.get("Authorization") == "Bearer sk-secret" for path, h, _ in seen
+               if path.endswith("/chat/completions"))
+    assert all(body["prompt"] in ("first prompt", "second") for path, _, body in seen
+               if path.endswith("/v1/completions"))
+    assert "sk-secret" not in (run_dir / "run.json").read_text()
+
+
+def test_missing_header_variable_is_refused_before_any_traffic(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DGBENCH_TEST_KEY", raising=False)
+    suite = write_suite(tmp_path / "s.yaml", [{"url": "http://127.0.0.1:1/v1", "model": "m",
+                                               "headers_env": {"Authorization": "DGBENCH_TEST_KEY"}}])
+    assert main(["run", "--suite", str(suite), "--out", str(tmp_path / "out")]) == 2
+    assert "DGBENCH_TEST_KEY is not set" in capsys.readouterr().err and not (tmp_path / "out").exists()

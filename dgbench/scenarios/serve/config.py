@@ -12,8 +12,8 @@ The sections have no defaults at the suite level, so suites of other scenarios k
 from __future__ import annotations
 
 import math
+import os
 import re
-from pathlib import Path
 
 from dgbench.errors import ConfigError
 from dgbench.validation import Field, Location, dotted, validate, validate_mapping
@@ -131,13 +131,18 @@ def validate_serve(suite: dict, loc: Location) -> None:
     load["request_rate"] = ["inf" if math.isinf(r) else r for r in load["request_rate"]]
     suite["load"] = load
     prompts = validate_mapping(suite.get("prompts") or {}, PROMPTS, loc, ("prompts",))
-    if prompts["source"] == "file":
-        if not prompts["path"]:
-            raise ConfigError(f"{loc.at(('prompts',))}: prompts.path: source file needs a path (.jsonl or .txt)")
-        from dgbench.scenarios.serve.prompts import read_prompt_file
+    if prompts["source"] == "file" and not prompts["path"]:
+        raise ConfigError(f"{loc.at(('prompts',))}: prompts.path: source file needs a path (.jsonl or .txt)")
+    from dgbench.scenarios.serve.prompts import load_prompts
 
-        read_prompt_file(Path(prompts["path"]).expanduser(), "prompts.path")   # fails here, before any traffic
+    load_prompts(prompts, suite["seed"])         # a bad file or task setting fails here, before any traffic
     suite["prompts"] = prompts
+    for ep, path in zip(endpoints, paths):
+        for header, var in ep["headers_env"].items():
+            if var not in os.environ:
+                raise ConfigError(f"{loc.at(path + ('headers_env', header))}: {dotted(path + ('headers_env', header))}"
+                                  f": environment variable {var} is not set; export it (its value is sent, never "
+                                  "stored)")
     suite["slo"] = validate_mapping(suite.get("slo") or {}, SLO, loc, ("slo",))
 
 
