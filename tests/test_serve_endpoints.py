@@ -157,3 +157,22 @@ def test_missing_header_variable_is_refused_before_any_traffic(tmp_path, capsys,
                                                "headers_env": {"Authorization": "DGBENCH_TEST_KEY"}}])
     assert main(["run", "--suite", str(suite), "--out", str(tmp_path / "out")]) == 2
     assert "DGBENCH_TEST_KEY is not set" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_crossover_interpolates_between_the_bracketing_concurrencies():
+    from dgbench.report.serve import crossover
+
+    def pt(name, paradigm, c, tok_s):
+        return {"status": "ok", "decoder": name, "paradigm": paradigm,
+                "params": {"concurrency": c, "request_rate": "inf"},
+                "serve": {"output_tok_s": tok_s, "goodput_rps": tok_s / 10}}
+    points = [pt("d", "diffusion", c, v) for c, v in ((1, 300), (2, 320), (4, 330), (8, 340))]
+    points += [pt("a", "autoregressive", c, v) for c, v in ((1, 100), (2, 200), (4, 430), (8, 800))]
+    (entry,) = crossover(points)
+    assert entry["bracket"] == [2, 4] and entry["crossover"] == pytest.approx(2 + 2 * 120 / 220)
+    assert entry["sign_changes"] == 1 and "overtakes" in entry["verdict"]
+    never = [p for p in points if p["decoder"] == "d"] + [pt("a", "autoregressive", c, 10) for c in (1, 2, 4, 8)]
+    assert "stays ahead" in crossover(never)[0]["verdict"]
+    noisy = [p for p in points if p["decoder"] == "d"] + [pt("a", "autoregressive", c, v)
+                                                          for c, v in ((1, 400), (2, 100), (4, 500), (8, 900))]
+    assert crossover(noisy)[0]["sign_changes"] == 2 and "noisy" in crossover(noisy)[0]["verdict"]

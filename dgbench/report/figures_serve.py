@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from matplotlib.ticker import ScalarFormatter
+from matplotlib.ticker import NullFormatter
 
 from dgbench.report.data import RunView
 from dgbench.report.plotting import Colors, Fig, errorbar, figure, save
@@ -40,7 +40,9 @@ def per_user_vs_aggregate(view: RunView, out: Path, colors: Colors) -> list[Fig]
                              colors.marker(name), label)
         for ax, ylabel in ((ax_agg, "aggregate output tok/s"), (ax_user, "per-user tok/s (median, p10-p90)")):
             ax.set_xscale("log", base=2)
-            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ticks = sorted({p["params"]["concurrency"] for p in points})
+            ax.set_xticks(ticks, [str(t) for t in ticks])
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_xlabel("concurrency (requests in flight)")
             ax.set_ylabel(ylabel)
             ax.legend(fontsize=7)

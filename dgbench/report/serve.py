@@ -119,6 +119,11 @@ def crossover(points: list[dict], metric: str = "output_tok_s") -> list[dict]:
                             break
                     else:
                         entry["verdict"] = f"diffusion stays ahead through concurrency {shared[-1]}"
+                flips = sum((g0 >= 0) != (g1 >= 0) for (_, g0), (_, g1) in zip(gaps, gaps[1:]))
+                if flips > (0 if gaps[0][1] >= 0 else 1):
+                    entry["verdict"] += (f"; the difference changes sign {flips} times over the sweep (noisy or "
+                                         "not monotonic: measure with more requests per point)")
+                entry["sign_changes"] = flips
                 found.append(entry)
     return found
 
