@@ -176,3 +176,27 @@ def test_crossover_interpolates_between_the_bracketing_concurrencies():
     noisy = [p for p in points if p["decoder"] == "d"] + [pt("a", "autoregressive", c, v)
                                                           for c, v in ((1, 400), (2, 100), (4, 500), (8, 900))]
     assert crossover(noisy)[0]["sign_changes"] == 2 and "noisy" in crossover(noisy)[0]["verdict"]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--model", "nope"], "--model nope: unknown model"),
+    (["--model", "ref-ar", "--engine", "dgbench-masked"], "decodes diffusion models but 'ref-ar' is autoregressive"),
+    (["--model", "ref-ar", "--knob", "cache=weird"], "--knob: cache: unknown value 'weird'"),
+    (["--model", "ref-ar", "--knob", "cache"], "expected KEY=VALUE"),
+    (["--model", "ref-ar", "--port", "70000"], "a port is 0..65535"),
+])
+def test_serve_bad_input_is_one_line_and_exit_2(capsys, args, words):
+    assert main(["serve", "--port", "0", *args] if "--port" not in args else ["serve", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and words in err
+
+
+def test_serve_on_a_taken_port_is_one_line(capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        assert main(["serve", "--model", "ref-ar", "--port", str(port)]) == 2
+    assert f"--port {port}: cannot listen there" in capsys.readouterr().err

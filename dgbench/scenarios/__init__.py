@@ -1,0 +1,1 @@
+"""Scenarios: how a suite's points are laid out and measured."""

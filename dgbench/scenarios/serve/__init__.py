@@ -1,0 +1,2 @@
+"""The serve scenario: streamed load against OpenAI-compatible endpoints (config, prompts, load generator,
+aggregates, sweep points). Needs no model: the endpoint under test does the decoding."""
