@@ -71,7 +71,7 @@ def build_served(opts: ServeOptions):
     from dgbench.models.registry import SPECS, get
     from dgbench.serving.app import ServedModel
     from dgbench.serving.batcher import Batcher
-    from dgbench.serving.codec import codec_for
+    from dgbench.tasks.codec import codec_for
     from dgbench.serving.metrics import ServerStats
     from dgbench.validation import Location, did_you_mean, validate_mapping
 

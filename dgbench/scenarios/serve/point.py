@@ -73,7 +73,7 @@ def token_counter(endpoint: dict):
     from pathlib import Path
 
     from dgbench.models.registry import SPECS
-    from dgbench.serving.codec import ByteCodec, TokenizerCodec, codec_for
+    from dgbench.tasks.codec import ByteCodec, TokenizerCodec, codec_for
 
     if name in SPECS:
         codec = codec_for(SPECS[name])

@@ -1,4 +1,4 @@
-"""Text <-> ids for a served model, and incremental detokenization for streamed chunks.
+"""Text <-> ids for a served or load-tested model, and incremental detokenization for streamed chunks.
 
 The embedded specs ship no tokenizer of their own use: dgbench's byte-level codec (dgbench.tasks.text) maps
 each UTF-8 byte to one id, so a chunk of k tokens is k bytes. A canvas can end inside a multi-byte
