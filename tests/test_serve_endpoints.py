@@ -200,3 +200,20 @@ def test_serve_on_a_taken_port_is_one_line(capsys):
         port = taken.getsockname()[1]
         assert main(["serve", "--model", "ref-ar", "--port", str(port)]) == 2
     assert f"--port {port}: cannot listen there" in capsys.readouterr().err
+
+
+def test_token_counters_agree_and_stream_decoding_keeps_split_characters():
+    from dgbench.models.registry import get
+    from dgbench.scenarios.serve.point import token_counter
+    from dgbench.tasks.codec import ByteCodec
+
+    folder = str(get("ref-ar").checkpoint)      # its tokenizer.json: the byte codec as a transformers tokenizer
+    by_name, by_folder = token_counter({"tokenizer": "ref-ar"}), token_counter({"tokenizer": folder})
+    for text in ("1 2 3\n4", "héllo €"):
+        assert by_name(text) == by_folder(text) == len(text.encode("utf-8"))
+    assert token_counter({"tokenizer": None}) is None
+    codec = ByteCodec(get("ref-ar"))
+    piece = codec.stream()
+    ids = codec.encode("é€ok")
+    parts = [piece([i]) for i in ids] + [piece([], final=True)]
+    assert "".join(parts) == "é€ok" and "\ufffd" not in "".join(parts)   # a character split over chunks waits
