@@ -217,3 +217,18 @@ def test_token_counters_agree_and_stream_decoding_keeps_split_characters():
     ids = codec.encode("é€ok")
     parts = [piece([i]) for i in ids] + [piece([], final=True)]
     assert "".join(parts) == "é€ok" and "\ufffd" not in "".join(parts)   # a character split over chunks waits
+
+
+def test_duration_bound_points_stop_at_the_horizon(tmp_path):
+    with TinyServer("ok") as server:
+        suite = write_suite(tmp_path / "s.yaml", [{"name": "e", "url": server.url, "model": "m"}],
+                            concurrency=[2], request_rate=[20.0, "inf"], arrival="constant", num_requests=None,
+                            duration_s=0.5, max_requests=40, warmup_requests=0)
+        started = time.monotonic()
+        assert main(["run", "--suite", str(suite), "--out", str(tmp_path / "out")]) == 0
+        wall = time.monotonic() - started
+    points = read_jsonl(next((tmp_path / "out").iterdir()) / "points.jsonl")
+    by_rate = {p["params"]["request_rate"]: p["serve"] for p in points}
+    assert by_rate[20.0]["requests"] == 11            # constant arrivals at 0, 0.05, ..., 0.5 s
+    assert 2 < by_rate["inf"]["requests"] <= 40       # closed loop until the horizon, capped by max_requests
+    assert all(s["failed"] == 0 for s in by_rate.values()) and wall < 60
