@@ -8,7 +8,7 @@ import pytest
 
 from dgbench.backends import ENGINES
 from dgbench.decoding.autoregressive import left_pad
-from dgbench.harness.runner import ModelCache
+from dgbench.models.cache import ModelCache
 from dgbench.models.registry import get
 from dgbench.telemetry.timing import Clock
 from dgbench.validation import Location, validate_mapping

@@ -87,7 +87,7 @@ def build_served(opts: ServeOptions):
     codec = codec_for(spec)
 
     from dgbench.hardware.detect import resolve_dtype
-    from dgbench.harness.runner import ModelCache
+    from dgbench.models.cache import ModelCache
 
     device = opts.device
     if device == "auto":

@@ -57,7 +57,7 @@ LOAD = {
 
 PROMPTS = {
     "source": Field(str, default="task", choices=["task", "file", "synthetic"]),
-    "task": Field(str, default="sudoku", choices=["sudoku", "mc", "code_infill"],
+    "task": Field(str, default="sudoku", choices=lambda: _prompt_tasks(),
                   help="source task: prompts of this quality task"),
     "task_config": Field(dict, default=dict, help="the task's settings, as in a quality suite's tasks section"),
     "path": Field(str, default=None, allow_none=True,
@@ -144,6 +144,13 @@ def validate_serve(suite: dict, loc: Location) -> None:
                                   f": environment variable {var} is not set; export it (its value is sent, never "
                                   "stored)")
     suite["slo"] = validate_mapping(suite.get("slo") or {}, SLO, loc, ("slo",))
+
+
+def _prompt_tasks() -> list[str]:
+    """Tasks whose items are prompts (lm-eval tasks are run by lm-eval itself)."""
+    from dgbench.tasks import TASKS
+
+    return [name for name, task in TASKS.items() if task.scenario == "quality"]
 
 
 def _rate_value(value):

@@ -25,6 +25,7 @@ class ServePoint:
     request_rate: float
     load: dict
     task = None            # the runner's loop asks; serve points are not quality points
+    scenario = "serve"     # the registered scenario that measures it
 
     @property
     def decoder(self) -> str:

@@ -1,6 +1,6 @@
 """Prompts for the serve scenario: a quality task's items, a user's file, or seeded synthetic text.
 
-Task prompts are the quality harness's own (dgbench.harness.quality.task_items, in their after-the-prompt
+Task prompts are the quality tasks' own (dgbench.tasks: TASKS[name].items, in their after-the-prompt
 form: a server sees text, it cannot be handed an in-place template). A file is .jsonl (one object per line
 with `prompt`, or `messages` for the chat API) or plain text (one prompt per line).
 """
@@ -55,10 +55,10 @@ def load_prompts(config: dict, seed: int) -> list:
         rng = random.Random(f"serve-prompts:{seed}")
         alphabet = string.ascii_lowercase + " "
         return ["".join(rng.choice(alphabet) for _ in range(config["length"])) for _ in range(config["n"])]
-    from dgbench.harness.quality import task_items
-    from dgbench.harness.suite import TASK_FIELDS
+    from dgbench.tasks import TASKS
     from dgbench.validation import Field, Location, validate
 
-    task_config = validate({**config["task_config"], "n": config["n"]}, Field(dict, fields=TASK_FIELDS[config["task"]]),
+    task = TASKS[config["task"]]
+    task_config = validate({**config["task_config"], "n": config["n"]}, Field(dict, fields=task.fields),
                            Location("prompts.task_config"), ("prompts", "task_config"))
-    return [item.prompt for item in task_items(config["task"], task_config, None, seed, "autoregressive")]
+    return [item.prompt for item in task.items(task_config, None, seed, "autoregressive")]
