@@ -76,13 +76,8 @@ SECTIONS = ("endpoint", "endpoints", "load", "prompts", "slo")
 
 
 def validate_serve(suite: dict, loc: Location) -> None:
-    """Fill in and check the serve sections of `suite` in place (scenario: serve), or refuse them elsewhere."""
-    present = [k for k in SECTIONS if k in suite]
-    if suite["scenario"] != "serve":
-        if present:
-            raise ConfigError(f"{loc.at((present[0],))}: {present[0]}: only scenario serve reads this section; "
-                              "set scenario: serve or remove it")
-        return
+    """Fill in and check the serve sections of a `scenario: serve` suite in place (harness/suite.py refuses
+    them in suites of other scenarios: ServeScenario.suite_sections)."""
     if suite.get("decoders"):
         raise ConfigError(f"{loc.at(('decoders',))}: decoders: scenario serve measures endpoints, not in-process "
                           "decoders; describe the server under endpoint: {url, model} (start one with dgbench serve)")
