@@ -170,6 +170,8 @@ class TinyServer:
                     self._send(500, "application/json", b'{"error": {"message": "internal boom"}}')
                 elif outer.mode == "html":
                     self._send(200, "text/html", b"<html><body>Welcome to nginx!</body></html>")
+                elif outer.mode == "huge-line":   # one event line of 4 MB, never a valid event
+                    self._send(200, "text/event-stream", b"data: " + b"x" * (4 << 20) + b"\n\ndata: [DONE]\n\n")
                 elif outer.mode == "garbage-sse":
                     self._send(200, "text/event-stream", b"data: this is not json\n\ndata: [DONE]\n\n")
                 elif outer.mode == "cut":   # one good chunk, then the connection closes without [DONE]

@@ -31,6 +31,7 @@ def _run(tmp_path, url: str, **load):
     ("html", "not an OpenAI event stream (Content-Type 'text/html')"),
     ("garbage-sse", "non-OpenAI event"),
     ("cut", "stream ended before [DONE]"),
+    ("huge-line", "malformed reply: LineTooLong"),
 ])
 def test_misbehaving_server_gives_failed_requests_with_cause(tmp_path, mode, cause):
     with TinyServer(mode) as server:

@@ -22,6 +22,7 @@ import random
 import time
 
 import aiohttp
+from aiohttp.http_exceptions import HttpProcessingError
 
 MAX_ERROR_CHARS = 200
 
@@ -163,6 +164,8 @@ async def one_request(session, url: str, headers: dict, endpoint: dict, body: di
         error = f"connection lost mid-reply: {_short(type(exc).__name__ + ': ' + str(exc))}"
     except aiohttp.ClientError as exc:
         error = f"{type(exc).__name__}: {_short(exc)}"
+    except (ValueError, HttpProcessingError) as exc:   # e.g. an event line beyond aiohttp's limit (LineTooLong)
+        error = f"malformed reply: {_short(type(exc).__name__ + ': ' + str(exc))}"
     end = time.perf_counter()
     rec["e2e_s"] = end - sent
     if error is None and rec["ttft_s"] is None:
