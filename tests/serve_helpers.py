@@ -167,7 +167,7 @@ class TinyServer:
                     payload = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events)
                     self._send(200, "text/event-stream", payload + b"data: [DONE]\n\n")
                 elif outer.mode == "500":
-                    self._send(500, "application/json", b'{"error": {"message": "internal boom"}}')
+                    self._send(500, "application/json", b'{"error": {"message": "internal boom\\u001b[2J"}}')
                 elif outer.mode == "html":
                     self._send(200, "text/html", b"<html><body>Welcome to nginx!</body></html>")
                 elif outer.mode == "huge-line":   # one event line of 4 MB, never a valid event

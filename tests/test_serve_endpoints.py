@@ -39,6 +39,7 @@ def test_misbehaving_server_gives_failed_requests_with_cause(tmp_path, mode, cau
     assert rc == 1                                   # a failed point, recorded; not a crash
     assert len(requests) == 3 and all(r["status"] == "failed" for r in requests)
     assert all(r["error"].startswith(cause) for r in requests), requests[0]["error"]
+    assert not any("\x1b" in r["error"] for r in requests)     # the server's text, control characters dropped
     assert points[0]["status"] == "failed" and cause.split(":")[0] in points[0]["error"]["message"]
     assert points[0]["serve"]["failed"] == 3
 

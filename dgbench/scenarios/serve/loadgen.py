@@ -69,7 +69,10 @@ def request_body(endpoint: dict, prompt, max_tokens: int, ignore_eos: bool) -> d
 
 
 def _short(text: str) -> str:
-    text = " ".join(str(text).split())
+    """One line of at most MAX_ERROR_CHARS, control characters dropped: the text comes from the server (an
+    escape sequence in an error body must not reach a terminal through the results)."""
+    text = "".join(c for c in str(text) if c.isprintable() or c.isspace())
+    text = " ".join(text.split())
     return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + "..."
 
 
