@@ -115,7 +115,8 @@ def write_suite(path: Path, endpoints: list[dict], **load) -> Path:
              "load": {"concurrency": [1, 4], "num_requests": 8, "max_tokens": 16, "timeout_s": 30,
                       "warmup_requests": 1, **load},
              "prompts": {"source": "task", "task": "sudoku", "task_config": {"size": 4, "prompt": "compact"}, "n": 8},
-             "slo": {"ttft_ms": 5000, "e2e_ms": 20000}, "telemetry": {"enabled": False}}
+             "slo": {"ttft_ms": 5000, "e2e_ms": 20000}, "telemetry": {"enabled": False},
+             "gate": {"metrics": [{"name": "ttft_s", "direction": "lower"}]}}
     path.write_text(yaml.safe_dump(suite))
     return path
 

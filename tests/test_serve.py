@@ -80,6 +80,16 @@ def test_serve_suite_accounts_for_every_request(servers, tmp_path):
             assert set(s["chunk_tokens_histogram"]) == {"1"}             # one chunk per token
     entries = crossover(points)
     assert len(entries) == 1 and entries[0]["concurrencies"] == [1, 4] and entries[0]["verdict"]
+    # report and gate read serve points like any others
+    from dgbench.report.pages import write_report
+
+    page = write_report([run_dir], tmp_path / "report").read_text()
+    assert "Serving under load" in page and "crossover (output_tok_s" in page
+    assert (tmp_path / "report" / "figures" / "serve-throughput-under-load.png").is_file()
+    assert main(["gate", "--baseline", str(run_dir), "--candidate", str(run_dir),
+                 "--json", str(tmp_path / "gate.json")]) == 0
+    verdicts = json.loads((tmp_path / "gate.json").read_text())
+    assert "ttft_s" in json.dumps(verdicts)
 
 
 def _stream(url: str, body: dict) -> tuple[list, float, float]:
