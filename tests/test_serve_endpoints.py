@@ -234,3 +234,9 @@ def test_duration_bound_points_stop_at_the_horizon(tmp_path):
     assert by_rate[20.0]["requests"] == 11            # constant arrivals at 0, 0.05, ..., 0.5 s
     assert 2 < by_rate["inf"]["requests"] <= 40       # closed loop until the horizon, capped by max_requests
     assert all(s["failed"] == 0 for s in by_rate.values()) and wall < 60
+
+
+def test_unknown_tokenizer_is_refused_at_load(tmp_path, capsys):
+    suite = write_suite(tmp_path / "s.yaml", [{"url": "http://127.0.0.1:1/v1", "model": "m", "tokenizer": "nope"}])
+    assert main(["run", "--suite", str(suite), "--dry-run"]) == 2
+    assert "endpoints[0].tokenizer: 'nope' is neither a dgbench model" in capsys.readouterr().err

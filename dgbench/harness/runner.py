@@ -218,12 +218,8 @@ def _measure_without_model(point, scenario, ctx: MeasureContext) -> dict:
         record.update(scenario.measure(None, point, None, ctx))
     except KeyboardInterrupt:
         raise
-    except ConfigError:
-        raise
     except Exception as exc:  # a broken point is data, not a crash
-        record.update(status="failed", error={"kind": type(exc).__name__, "message": str(exc).splitlines()[0]
-                                              if str(exc) else type(exc).__name__,
-                                              "traceback": traceback.format_exc(limit=8)})
+        record.update(status="failed", error=_error_record(exc))
     record["wall_s"] = round(time.time() - started, 3)
     return record
 

@@ -133,12 +133,24 @@ def validate_serve(suite: dict, loc: Location) -> None:
     load_prompts(prompts, suite["seed"])         # a bad file or task setting fails here, before any traffic
     suite["prompts"] = prompts
     for ep, path in zip(endpoints, paths):
+        tokenizer = ep["tokenizer"]
+        if tokenizer and not _is_tokenizer(tokenizer):
+            raise ConfigError(f"{loc.at(path + ('tokenizer',))}: {dotted(path + ('tokenizer',))}: {tokenizer!r} is "
+                              "neither a dgbench model (`dgbench list models`) nor a local tokenizer folder")
         for header, var in ep["headers_env"].items():
             if var not in os.environ:
                 raise ConfigError(f"{loc.at(path + ('headers_env', header))}: {dotted(path + ('headers_env', header))}"
                                   f": environment variable {var} is not set; export it (its value is sent, never "
                                   "stored)")
     suite["slo"] = validate_mapping(suite.get("slo") or {}, SLO, loc, ("slo",))
+
+
+def _is_tokenizer(name: str) -> bool:
+    from pathlib import Path
+
+    from dgbench.models.registry import SPECS
+
+    return name in SPECS or Path(name).expanduser().is_dir()
 
 
 def _prompt_tasks() -> list[str]:
