@@ -22,6 +22,7 @@ SCHEMA_VERSION = 1
 RUN_FILE = "run.json"
 POINTS_FILE = "points.jsonl"
 SAMPLES_FILE = "samples.jsonl"
+REQUESTS_FILE = "requests.jsonl"   # serve scenario: one line per request sent
 
 
 def utc_stamp(now: datetime | None = None) -> str:
@@ -55,6 +56,7 @@ class RunStore:
     path: Path
     _points_fh: Any = field(default=None, repr=False)
     _samples_fh: Any = field(default=None, repr=False)
+    _requests_fh: Any = field(default=None, repr=False)
 
     @property
     def run_file(self) -> Path:
@@ -106,8 +108,12 @@ class RunStore:
         """Append one scored quality sample (samples.jsonl)."""
         self._append("_samples_fh", self.samples_file, record)
 
+    def append_request(self, record: dict) -> None:
+        """Append one request of a serve point (requests.jsonl)."""
+        self._append("_requests_fh", self.path / REQUESTS_FILE, record)
+
     def close(self) -> None:
-        for attr in ("_points_fh", "_samples_fh"):
+        for attr in ("_points_fh", "_samples_fh", "_requests_fh"):
             if getattr(self, attr) is not None:
                 getattr(self, attr).close()
                 setattr(self, attr, None)

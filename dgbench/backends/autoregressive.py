@@ -11,7 +11,7 @@ decoding/infill.py and recorded in `GenerationRecord.extra["infill_mode"]`.
 
 from __future__ import annotations
 
-from dgbench.backends.base import Decoder, GenerationRecord, register_engine, useful_length
+from dgbench.backends.base import Decoder, GenerationRecord, register_engine, stream_rows, useful_length
 from dgbench.validation import Field
 
 # Shared by both AR engines, so the same suite knobs sample the same way in each.
@@ -99,7 +99,8 @@ def ar_sampling_spec(spec, knobs: dict, gen_length: int, fixed_length: bool):
                  "dgbench's prefill / decode_one_token loop (gpt-fast style) with a dynamic or static KV cache "
                  "and optional torch.compile; token-identical to transformers' generate", DGBENCH_AR_KNOBS)
 class DgbenchAutoregressiveDecoder(ARInfillMixin, Decoder):
-    def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock) -> GenerationRecord:
+    def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock,
+                 on_output=None) -> GenerationRecord:
         import torch
 
         from dgbench.decoding.autoregressive import generate
@@ -111,7 +112,8 @@ class DgbenchAutoregressiveDecoder(ARInfillMixin, Decoder):
             extra = self.knobs.get("extra_forward_passes") or 0
             model = _SlowedModel(self.model, extra) if extra else self.model
             out = generate(model, sampler, prompt_ids, attention_mask, gen_length,
-                           cache_kind=self.knobs["cache"], clock=clock, compile=self.knobs["compile"])
+                           cache_kind=self.knobs["cache"], clock=clock, compile=self.knobs["compile"],
+                           on_token=stream_rows(on_output, per_token=True))
             clock.stop()
         new = out.sequences[:, prompt_ids.shape[1]:].tolist()
         stop_ids = set() if fixed_length else {sampler.eos_token_id, sampler.pad_token_id}

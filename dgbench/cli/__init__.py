@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "dgbench.cli.report",
     "dgbench.cli.publish",
     "dgbench.cli.merge",
+    "dgbench.cli.serve",
 )
 
 

@@ -139,12 +139,15 @@ def print_dry_run(suite: dict, console: Console, shard: tuple[int, int] | None =
     from dgbench.scenarios import for_suite
 
     points = expand(suite)
+    scenario = for_suite(suite)
+    if not scenario.loads_model:   # nothing to price in forward passes: the scenario says what it will send
+        scenario.dry_run(suite, points, console)
+        return
     if shard is not None:
         from dgbench.harness.shard import select_shard
 
         points = select_shard(points, shard[0], shard[1], suite["measure"])
     m = suite["measure"]
-    scenario = for_suite(suite)
     title = scenario.dry_run_title(suite, len(points))
     if shard is not None:
         title = f"shard {shard[0]}/{shard[1]} of " + title
@@ -225,7 +228,7 @@ def main(args) -> int:
 
     scenario = for_suite(suite)
     # Quality runs name their weights (trained or synthetic); speed tables always ran on synthetic ones.
-    weights = decoder_weights(suite) if scenario.runs_tasks else "synthetic"
+    weights = decoder_weights(suite) if scenario.runs_tasks or not scenario.loads_model else "synthetic"
     for renderable in scenario.console_summary(outcome.points, f"dgbench {suite['name']} on {device} "
                                                               f"(weights: {weights})"):
         out.print(renderable)

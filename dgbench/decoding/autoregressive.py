@@ -155,11 +155,12 @@ def _decode_context(model):
 
 @torch.no_grad()
 def generate(model, spec: ARSamplingSpec, input_ids, attention_mask, max_new_tokens: int,
-             cache_kind: str = "dynamic", clock=None, compile: bool = False) -> ARResult:
+             cache_kind: str = "dynamic", clock=None, compile: bool = False, on_token=None) -> ARResult:
     """Greedy or sampled decoding of a left-padded batch, stopping each row at EOS.
 
     Marks `prefill` on the clock once the first token is chosen (TTFT: it comes from the prefill logits)
     and `token` after every later token, so per-token latency comes from real step times, not total / N.
+    `on_token` sees each step's tokens (B,) right after the mark (what a server streams).
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens {max_new_tokens}: the prefill already yields one token, ask for at least 1")
@@ -187,6 +188,8 @@ def generate(model, spec: ARSamplingSpec, input_ids, attention_mask, max_new_tok
     generated = [token]
     if clock is not None:
         clock.mark("prefill")
+    if on_token is not None:
+        on_token(token)
     nfe = 1
     position = positions[:, -1:] + 1                                   # (B, 1)
     with _decode_context(model):
@@ -206,6 +209,8 @@ def generate(model, spec: ARSamplingSpec, input_ids, attention_mask, max_new_tok
             position = position + 1
             if clock is not None:
                 clock.mark("token")
+            if on_token is not None:
+                on_token(token)
     sequences = torch.cat([input_ids, torch.stack(generated, dim=1)], dim=1)   # (B, T + steps)
     return ARResult(sequences=sequences, nfe=nfe, passes_per_sequence=passes)
 

@@ -170,7 +170,8 @@ def denoise_canvas(denoiser: CanvasDenoiser, spec: EntropyBoundSpec, context: ob
 def generate(denoiser: CanvasDenoiser, spec: EntropyBoundSpec, input_ids: torch.Tensor,
              attention_mask: torch.Tensor | None, max_new_tokens: int, clock: _Clock | None = None,
              on_step: Callable[[StepEvent], None] | None = None, fixed_tokens: torch.Tensor | None = None,
-             fixed_mask: torch.Tensor | None = None) -> CanvasResult:
+             fixed_mask: torch.Tensor | None = None,
+             on_canvas: Callable[[torch.Tensor], None] | None = None) -> CanvasResult:
     """Generate max_new_tokens after the prompt, canvas by canvas: encode (the prompt, then each committed
     canvas), `denoise_canvas`, commit (`_finalize`), advance the masks and positions by one canvas.
 
@@ -178,6 +179,9 @@ def generate(denoiser: CanvasDenoiser, spec: EntropyBoundSpec, input_ids: torch.
     Sudoku's givens or the code after a gap: they sit in the canvas from the start, are never renoised,
     and the denoiser attends to them bidirectionally, so the blanks are filled in place. Without them the
     loop (and its random stream) is exactly the reference's.
+
+    `on_canvas` sees each committed canvas (B, L) right after it is marked (padded after EOS), which is
+    what a server streams; it reads the tokens only, so the loop's numbers and random stream are unchanged.
     """
     device = input_ids.device
     B, cur_len = input_ids.shape
@@ -210,6 +214,8 @@ def generate(denoiser: CanvasDenoiser, spec: EntropyBoundSpec, input_ids: torch.
         sequences = torch.cat([sequences, committed], dim=-1)
         sequences, finished_sequences = _finalize(sequences, finished_sequences, spec, max_length, eos)
         mark("canvas")
+        if on_canvas is not None:
+            on_canvas(sequences[:, -L:])
         if torch.all(finished_sequences):
             break
         cur_len += L

@@ -18,7 +18,7 @@ from dgbench.telemetry.recorder import TELEMETRY_FILE
 
 
 def measure_point(point: Point, device: str, suite: dict, cache: ModelCache, telemetry, roof,
-                  on_rep=None, on_sample=None) -> dict:
+                  on_rep=None, on_sample=None, on_request=None) -> dict:
     """One point, end to end: its telemetry window, the scenario's measurement, the telemetry summary and the
     roofline. What the local loop and a Ray worker (harness/executors/ray_worker.py) both run."""
     from dgbench.hardware.detect import resolve_dtype
@@ -29,13 +29,18 @@ def measure_point(point: Point, device: str, suite: dict, cache: ModelCache, tel
     mark = recorder.marker_for(point.point_id) if recorder else None
     if mark:
         mark(scenario.telemetry_window)
-    ctx = MeasureContext(device, suite["measure"], suite["seed"], on_rep, on_sample, mark)
-    record = _measure(point, scenario, ctx, cache, resolve_dtype(point.dtype, device), get(point.model))
+    ctx = MeasureContext(device, suite.get("measure"), suite["seed"], on_rep, on_sample, mark, suite=suite,
+                         on_request=on_request)
+    if not scenario.loads_model:    # serve: the endpoint decodes; no model, no roofline
+        record = _measure_without_model(point, scenario, ctx)
+    else:
+        record = _measure(point, scenario, ctx, cache, resolve_dtype(point.dtype, device), get(point.model))
     if recorder:
         recorder.mark("", "empty")
         recorder.flush()
         record["telemetry"] = _point_telemetry(recorder, src, record)
-    roof.annotate(record, get(point.model))
+    if scenario.loads_model:
+        roof.annotate(record, get(point.model))
     return record
 
 
@@ -61,6 +66,21 @@ def _measure(point: Point, scenario, ctx: MeasureContext, cache: ModelCache, dty
     except Exception as exc:  # a failed point is data, not a crash: record it and go on
         record.update(status="failed", error=_error_record(exc))
         free_memory(device)
+    record["wall_s"] = round(time.time() - started, 3)
+    return record
+
+
+def _measure_without_model(point, scenario, ctx: MeasureContext) -> dict:
+    """A point of a scenario that loads nothing (serve: load against an endpoint); a failure is a failed point."""
+    started = time.time()
+    record = {"point_id": point.point_id, "decoder": point.decoder, "model": point.model, "engine": point.engine,
+              "params": point.params, "knobs": {}, "weights": "served", "started_utc": utc_stamp()}
+    try:
+        record.update(scenario.measure(None, point, None, ctx))
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # a broken point is data, not a crash
+        record.update(status="failed", error=_error_record(exc))
     record["wall_s"] = round(time.time() - started, 3)
     return record
 

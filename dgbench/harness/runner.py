@@ -33,6 +33,8 @@ def decoder_weights(suite: dict) -> str:
     """What the decoders' weights are: one kind ("synthetic", "embedded") when they share it, else per model."""
     from dgbench.models.registry import SPECS
 
+    if not suite.get("decoders"):
+        return "served"   # a scenario that loads no model (serve): whatever the endpoints serve
     kinds = {d["model"]: SPECS[d["model"]].weights if d["model"] in SPECS else "?" for d in suite["decoders"]}
     if len(set(kinds.values())) == 1:
         return next(iter(kinds.values()))
@@ -142,7 +144,7 @@ def _run_local(points: list[Point], done: set, suite: dict, device: str, store: 
             unit = for_point(point).progress_unit
             record = measure_point(point, device, suite, cache, telemetry, roof,
                                    lambda n: progress(point, i, len(points), f"{unit} {n}") if progress else None,
-                                   on_sample=store.append_sample)
+                                   on_sample=store.append_sample, on_request=store.append_request)
             store.append_point(record)
             outcome.failed += record["status"] != "ok"
             if progress:
