@@ -1,7 +1,7 @@
 """The gate's error rates measured on real repetitions, not assumed: false alarms and detection.
 
-Each trial measures three sides interleaved (`dgbench gate --measure`'s code: long-lived worker processes,
-the concurrent schedule, blocks of repetitions merged per side), all three this checkout:
+Each trial measures three sides interleaved (`dgbench gate --measure`'s code: worker processes started
+for the measurement, the concurrent schedule, blocks of repetitions merged per side), all this checkout:
   baseline;
   (a) same code: a second copy of the baseline -> its gate against the baseline FAILing is a false alarm;
   (b) planted slowdown: the AR decoder does ~10% more real work inside the measured call (knob
@@ -37,8 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dgbench.gate.interleave import (DEFAULT_BLOCK_REPS, DEFAULT_BLOCKS, Side, measure_interleaved,  # noqa: E402
-                                     start_workers)
+from dgbench.gate.interleave import DEFAULT_BLOCK_REPS, DEFAULT_BLOCKS, Side, measure_interleaved  # noqa: E402
 from dgbench.gate.measured import MeasureOptions, confirm, dgbench_checkout, flagged_points  # noqa: E402
 from dgbench.gate.rules import compare_runs  # noqa: E402
 from dgbench.stats import wilson_interval  # noqa: E402
@@ -51,48 +50,41 @@ def run_stream(stream: int, trials: list[int], args, out: Path, results: list, l
     here = dgbench_checkout()
     sides = (Side("baseline", here, [], "this checkout"), Side("same", here, [], "this checkout"),
              Side("planted", here, [f"decoders.0.knobs.extra_forward_passes={args.planted}"], "this checkout"))
-    t0 = time.time()
-    workers = start_workers(sides, out / f"stream-{stream}" / "logs")
-    startup = time.time() - t0
-    try:
-        for trial in trials:
-            where = out / f"stream-{stream}" / f"trial-{trial:03d}"
-            options = MeasureOptions("smoke", where, args.blocks, args.block_reps, tuple(SLICE))
-            load0, started = os.getloadavg()[0], time.time()
-            dirs = measure_interleaved("smoke", sides, where, args.blocks, args.block_reps, list(SLICE),
-                                       workers=workers)
-            gates = {name: compare_runs(dirs[0], dirs[i]) for i, name in ((1, "same"), (2, "planted"))}
-            flagged = [i for i, name in ((1, "same"), (2, "planted")) if flagged_points(gates[name])]
-            if flagged:   # confirmation: fresh blocks of the baseline and the flagged side(s)
-                again_dirs = measure_interleaved("smoke", tuple(sides[i] for i in [0] + flagged), where,
-                                                 args.blocks, args.block_reps, list(SLICE), tag="confirm-",
-                                                 workers=[workers[i] for i in [0] + flagged])
-                for k, i in enumerate(flagged, 1):
-                    name = sides[i].role
-                    confirm(gates[name], compare_runs(again_dirs[0], again_dirs[k]), options)
-            for name in ("same", "planted"):
-                if name not in [sides[i].role for i in flagged]:
-                    confirm(gates[name], None, options)
-            minutes = (time.time() - started) / 60
-            for name, result in gates.items():
-                tok = [c for c in result.comparisons if c.metric == "committed_tok_s"]
-                record = {"stream": name, "trial": trial, "passed": result.passed, "failed": not result.passed,
-                          "regressions": [f"{c.point} {c.metric}" for c in result.regressions],
-                          "cannot_tell": [f"{c.point} {c.metric}" for c in result.cannot_tell],
-                          "confirmation": result.confirmation, "minutes": minutes,
-                          "load": [load0, os.getloadavg()[0]], "worker_startup_s": startup,
-                          "tok_s_change": tok[0].change if tok else None, "tok_s_mde": tok[0].mde if tok else None,
-                          "tok_s_p_holm": tok[0].p_adjusted if tok else None, "tok_s_note": tok[0].note if tok else ""}
-                with lock:
-                    results.append(record)
-                    with open(out / "trials.jsonl", "a", encoding="utf-8") as f:
-                        f.write(json.dumps(record) + "\n")
-                print(f"[trial {trial + 1} {name}] {'FAIL' if record['failed'] else 'pass'} tok/s change "
-                      f"{100 * (record['tok_s_change'] or 0):+.1f}% MDE ±{100 * (record['tok_s_mde'] or 0):.1f}% "
-                      f"{minutes:.2f} min load {load0:.0f}; {result.confirmation}", flush=True)
-    finally:
-        for w in workers:
-            w.close()
+    for trial in trials:
+        where = out / f"stream-{stream}" / f"trial-{trial:03d}"
+        options = MeasureOptions("smoke", where, args.blocks, args.block_reps, tuple(SLICE))
+        load0, started = os.getloadavg()[0], time.time()
+        # Fresh worker processes for every measurement, as `dgbench gate --measure` starts them: a process
+        # that happens to run slower for its whole life (its core, its neighbours) is then not shared by
+        # the confirmation or by the next trial.
+        dirs = measure_interleaved("smoke", sides, where, args.blocks, args.block_reps, list(SLICE))
+        gates = {name: compare_runs(dirs[0], dirs[i]) for i, name in ((1, "same"), (2, "planted"))}
+        flagged = [i for i, name in ((1, "same"), (2, "planted")) if flagged_points(gates[name])]
+        if flagged:   # confirmation: fresh blocks (and processes) of the baseline and the flagged side(s)
+            again_dirs = measure_interleaved("smoke", tuple(sides[i] for i in [0] + flagged), where,
+                                             args.blocks, args.block_reps, list(SLICE), tag="confirm-")
+            for k, i in enumerate(flagged, 1):
+                confirm(gates[sides[i].role], compare_runs(again_dirs[0], again_dirs[k]), options)
+        for name in ("same", "planted"):
+            if name not in [sides[i].role for i in flagged]:
+                confirm(gates[name], None, options)
+        minutes = (time.time() - started) / 60
+        for name, result in gates.items():
+            tok = [c for c in result.comparisons if c.metric == "committed_tok_s"]
+            record = {"stream": name, "trial": trial, "passed": result.passed, "failed": not result.passed,
+                      "regressions": [f"{c.point} {c.metric}" for c in result.regressions],
+                      "cannot_tell": [f"{c.point} {c.metric}" for c in result.cannot_tell],
+                      "confirmation": result.confirmation, "minutes": minutes,
+                      "load": [load0, os.getloadavg()[0]],
+                      "tok_s_change": tok[0].change if tok else None, "tok_s_mde": tok[0].mde if tok else None,
+                      "tok_s_p_holm": tok[0].p_adjusted if tok else None, "tok_s_note": tok[0].note if tok else ""}
+            with lock:
+                results.append(record)
+                with open(out / "trials.jsonl", "a", encoding="utf-8") as f:
+                    f.write(json.dumps(record) + "\n")
+            print(f"[trial {trial + 1} {name}] {'FAIL' if record['failed'] else 'pass'} tok/s change "
+                  f"{100 * (record['tok_s_change'] or 0):+.1f}% MDE ±{100 * (record['tok_s_mde'] or 0):.1f}% "
+                  f"{minutes:.2f} min load {load0:.0f}; {result.confirmation}", flush=True)
 
 
 def rate_line(label: str, k: int, n: int) -> str:
@@ -145,8 +137,8 @@ def report(results: list[dict], args, wall_s: float) -> None:
               f"flagged on the first measurement (then re-measured): {flagged}/{len(rows)}")
     minutes = [r["minutes"] for r in planted]
     if minutes:
-        print(f"minutes per trial (both gates, with confirmations): median {statistics.median(minutes):.2f}, "
-              f"max {max(minutes):.2f}; worker start {planted[0]['worker_startup_s']:.0f} s once per stream")
+        print(f"minutes per trial (both gates, worker starts and confirmations included): median "
+              f"{statistics.median(minutes):.2f}, max {max(minutes):.2f}")
     loads = [x for r in results for x in r["load"]]
     if loads:
         print(f"load average (1 min) during the trials: median {statistics.median(loads):.1f}, "

@@ -125,8 +125,9 @@ def test_accuracy_says_when_n_is_too_small():
 
 
 def test_simulated_paired_gate_meets_the_goals_under_drift():
-    # Drift: each block's load factor varies by 30% and hits both sides alike; repetitions add 5% noise.
-    same = paired_rates(slowdown=0.0, drift=0.3, cv=0.05, blocks=8, block_reps=3, trials=400, seed=1)
-    slow = paired_rates(slowdown=0.10, drift=0.3, cv=0.05, blocks=8, block_reps=3, trials=400, seed=2)
+    # Drift: each block's load factor varies by 30% and hits both sides alike; repetitions add 3% noise and
+    # one in twenty is a load spike (x1.5-3). Drift this size makes the unpaired test useless (see above).
+    same = paired_rates(slowdown=0.0, drift=0.3, cv=0.03, blocks=8, block_reps=3, trials=400, seed=1)
+    slow = paired_rates(slowdown=0.10, drift=0.3, cv=0.03, blocks=8, block_reps=3, trials=400, seed=2)
     assert same["regression_rate"] <= 0.05 and same["improvement_rate"] <= 0.05, same
     assert slow["regression_rate"] >= 0.90, slow
