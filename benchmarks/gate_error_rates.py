@@ -22,6 +22,15 @@ as smoke's: committed_tok_s and ttft_s (timing, Holm over the 2) and nfe (exact)
 Rates are printed with Wilson 95% intervals, with the minutes each trial took and the load average.
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/gate_error_rates.py --trials 22 --streams 2 --out /tmp/gate-rates
+
+Last measured (2026-12-02, shared 2-core machine, load average 19-36, median 28; 17.7 min for 22 trials):
+    false alarms (same code FAILs): 0/22 = 0.0% (Wilson 95% 0.0-14.9%)
+    detections (planted extra_forward_passes=0.1 FAILs): 10/22 = 45.5% (Wilson 95% 26.9-65.3%)
+    same: committed tok/s change median +0.8% (p10 -11.1%, p90 +11.5%), MDE median ±21.9%; flagged first 1/22
+    planted: committed tok/s change median -12.0% (p10 -24.7%, p90 -6.9%), MDE median ±16.4%; flagged first 15/22
+    minutes per trial (both gates, worker starts and confirmations included): median 1.54, max 2.11
+i.e. no false alarm, but at this load 8 x 3 repetitions cannot see a ~12% slowdown reliably: the gate
+says "cannot tell" (MDE above the 5% threshold) in every one of these gates, as it should.
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ loaded between blocks; a checkout whose internals differ falls back to its own `
 
 Schedules. concurrent (default): every side measures block i at the same time, so all see the same
 instantaneous load. alternate: one side at a time, A B B A A B ... (who goes first swaps, cancelling a
-linear drift inside a pair). Measured on this 2-core machine at load ~27: alternating blocks ~8 s
-apart left a minimum detectable effect of ±34-60% on committed tok/s (the load swings on that time
-scale); concurrent blocks ±5-10% (benchmarks/gate_error_rates.py).
+linear drift inside a pair). Measured on this 2-core machine at load ~27-36 (smoke's AR row): blocks
+alternating ~8 s apart through `dgbench run` left a minimum detectable effect of ±34-60% on committed
+tok/s (the load swings on that time scale); concurrent blocks with the models kept loaded, median
+±16-22% over 44 gates (benchmarks/gate_error_rates.py).
 
 The block runs are merged into one run directory per side whose points carry `rep_blocks` (the block
 sizes per metric) and an `interleave_id` shared by both sides; dgbench.gate.rules then pairs block i of
