@@ -85,3 +85,20 @@ def test_worktree_for_a_ref(tmp_path):
     assert not where.exists()
     with pytest.raises(ConfigError, match="not-a-ref"):
         build_worktree(repo, "not-a-ref", tmp_path / "wt2")
+
+
+def test_fractional_extra_passes_are_rounded_the_same_every_call():
+    from dgbench.backends.autoregressive import _SlowedModel
+
+    calls = []
+
+    class Counting:   # stands in for the network: only the number of calls matters here
+        def __call__(self, **kwargs):
+            calls.append(kwargs.get("use_cache", True))
+
+    for fraction, forwards, extra in ((0.1, 32, 3), (0.1, 16, 2), (8, 3, 24), (1, 4, 4), (0.0625, 16, 1)):
+        calls.clear()
+        slowed = _SlowedModel(Counting(), fraction)
+        for _ in range(forwards):
+            slowed(input_ids=None)
+        assert len(calls) - forwards == extra and calls.count(False) == extra, (fraction, forwards)
