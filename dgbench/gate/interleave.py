@@ -59,6 +59,10 @@ def fast_block(req):
     from dgbench.models.cache import ModelCache
     from dgbench.models.registry import get
     from dgbench.scenarios import MeasureContext, for_point
+    try:
+        from dgbench.harness.point import _measure   # since the Ray executor (#21)
+    except ImportError:
+        _measure = runner._measure                   # the #15 layout
     key = json.dumps([req["suite"], req["sets"]])
     if key not in STATE:
         suite = load_suite(req["suite"], req["sets"])
@@ -72,7 +76,7 @@ def fast_block(req):
     measure = {**suite["measure"], "min_repetitions": req["reps"], "max_repetitions": req["reps"],
                "min_time_s": 0, "memory": False}
     ctx = MeasureContext(device, measure, suite["seed"], None, lambda *a, **k: None, None)
-    records = [runner._measure(p, for_point(p), ctx, CACHE[0], resolve_dtype(p.dtype, device), get(p.model))
+    records = [_measure(p, for_point(p), ctx, CACHE[0], resolve_dtype(p.dtype, device), get(p.model))
                for p in points]
     from dgbench.results import RunStore
     store = RunStore(__import__("pathlib").Path(req["out"]) / "run")   # the checkout's own results format
