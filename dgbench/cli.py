@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]",
                      help="where to run (default: auto = cuda:0 if visible, else cpu)")
     run.add_argument("--seed", type=int, help="override the suite's seed (prompts and sampling)")
+    run.add_argument("--seeds", type=int, metavar="N",
+                     help="repeat stochastic decoders over N sampling seeds (seed, seed+1, ...): per-seed results "
+                          "and mean +- between-seed spread (same as the suite's seeds: [...])")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override any suite field, value in YAML: --set sweep.gen_length=[32,64] "
                           "--set decoders.0.knobs.max_denoising_steps=8 (repeatable)")
@@ -102,6 +105,7 @@ COMMAND_MODULES = (
     "dgbench.cli_train",
     "dgbench.cli_report",
     "dgbench.cli_publish",
+    "dgbench.cli_export",
 )
 
 

@@ -28,6 +28,11 @@ def _load(args) -> tuple[dict, Path | None]:
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit {limit}: give a positive number of items per task")
     suite, resume = _load_suite(args)
+    n_seeds = getattr(args, "seeds", None)
+    if n_seeds is not None:
+        if n_seeds < 1:
+            raise ConfigError(f"--seeds {n_seeds}: give a positive number of sampling seeds")
+        suite["seeds"] = [suite["seed"] + i for i in range(n_seeds)]   # the suite's seed and the next N - 1
     if limit is not None:
         if suite["scenario"] != "quality":
             raise ConfigError(f"--limit applies to quality suites (scenario: quality); suite {suite['name']!r} "
@@ -45,6 +50,7 @@ def _load_suite(args) -> tuple[dict, Path | None]:
     overrides = list(args.overrides)
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
+
     if args.resume:
         resume = Path(args.resume)
         meta = RunStore(resume).read_meta()
@@ -176,6 +182,10 @@ def cmd_run(args) -> int:
         out.print(summary_table(outcome.points, title=f"dgbench {suite['name']} on {device} "
                                                       f"(weights: synthetic)"))
         out.print(definitions_footer(outcome.points))
+    from dgbench.report.console import answer_lines
+
+    for line in answer_lines(suite, outcome.points):
+        out.print(line, soft_wrap=True)
     ok = sum(p.get("status") == "ok" for p in outcome.points)
     out.print(f"{ok} points ok, {outcome.failed} failed, {outcome.skipped} already done; {elapsed:.1f} s. "
               f"Results: {outcome.run_dir}")

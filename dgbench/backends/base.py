@@ -46,6 +46,12 @@ class Decoder:
                  clock) -> GenerationRecord:  # pragma: no cover - contract
         raise NotImplementedError
 
+    @staticmethod
+    def stochastic(knobs: dict) -> bool:
+        """Whether two seeds can give different tokens with these knobs: the sweep repeats such decoders over a
+        suite's `seeds`. AR engines sample only with do_sample; diffusion engines override this."""
+        return bool(knobs.get("do_sample"))
+
 
 class InPlaceFillMixin:
     """`fill_template` for diffusion decoders whose `generate` takes `fixed=(tokens, mask)`: the quality

@@ -131,7 +131,7 @@ def task_items(task: str, config: dict, limit: int | None, seed: int, paradigm: 
 
 
 def run_quality_point(decoder, point, spec, device: str, measure: dict, seed: int, on_item=None,
-                      on_sample=None) -> dict:
+                      on_sample=None, sample_seed: int | None = None) -> dict:
     import torch
 
     from dgbench.tasks.text import decode, encode, encode_template
@@ -142,6 +142,7 @@ def run_quality_point(decoder, point, spec, device: str, measure: dict, seed: in
         return run_lm_eval_point(decoder, point, spec, device, measure, seed, on_item, on_sample)
     items = task_items(point.task, point.task_config, point.limit, seed, spec.paradigm)
     clock = Clock(device)
+    sample_seed = seed if sample_seed is None else sample_seed   # a `seeds` repeat: same items, other samples
 
     def in_place(item: TaskItem) -> bool:
         return item.template is not None and hasattr(decoder, "fill_template")
@@ -183,7 +184,7 @@ def run_quality_point(decoder, point, spec, device: str, measure: dict, seed: in
             answer, ok, extra, metrics = score_ll(item)
             text = ""
         else:
-            rec = call(item, seed + 1000 + k)
+            rec = call(item, sample_seed + 1000 + k)
             tokens = rec.tokens[0]
             if in_place(item) and item.answer_span is not None:
                 tokens = tokens[:item.answer_span]

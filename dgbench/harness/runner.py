@@ -257,12 +257,22 @@ def _measure(point: Point, device: str, suite: dict, cache: ModelCache, dtype: s
     try:
         model = cache.get(spec, device, dtype)
         decoder = ENGINES[point.engine].factory(model, spec, point.knobs)
+        # A `seeds` repeat samples with its own seed; prompts and task items keep the suite's, so the seeds
+        # of one operating point score the same items (paired) on the same prompts.
+        sample_seed = suite["seed"] if point.seed is None else point.seed
         if point.task is not None:
             result = run_quality_point(decoder, point, spec, device, suite["measure"], suite["seed"], on_rep,
-                                       on_sample)
+                                       on_sample, sample_seed=sample_seed)
         else:
             result = run_point(decoder, point, spec.text_config["vocab_size"], spec.special_tokens.values(),
-                               device, suite["measure"], suite["seed"], on_rep, mark=mark)
+                               device, suite["measure"], suite["seed"], on_rep, mark=mark, sample_seed=sample_seed)
+            if point.batch_size > 1 and suite["measure"].get("batch_invariance"):
+                from dgbench.harness.invariance import check_batch_invariance
+
+                result["batch_invariance"] = check_batch_invariance(
+                    decoder, point, spec, device, suite["measure"], suite["seed"], sample_seed,
+                    result.pop("rep0_tokens"))
+        result.pop("rep0_tokens", None)
         record.update(status="ok", **result)
     except KeyboardInterrupt:
         raise

@@ -58,13 +58,15 @@ def per_rep_metrics(rec: GenerationRecord, batch: int) -> dict[str, float | None
 
 
 def run_point(decoder, point, vocab: int, special_ids, device: str, measure: dict, seed: int,
-              on_rep=None, mark=None) -> dict:
+              on_rep=None, mark=None, sample_seed: int | None = None) -> dict:
     prompts, mask = synthetic_prompts(point.batch_size, point.prompt_length, vocab, special_ids, seed, device)
     clock = Clock(device)
+    sample_seed = seed if sample_seed is None else sample_seed   # a `seeds` repeat: same prompts, other samples
 
     def call(rep: int) -> GenerationRecord:
         # Each repetition has its own seed so sampled trajectories are reproducible rep by rep.
-        return decoder.generate(prompts, mask, point.gen_length, measure["fixed_length"], seed + 1000 + rep, clock)
+        return decoder.generate(prompts, mask, point.gen_length, measure["fixed_length"], sample_seed + 1000 + rep,
+                                clock)
 
     plan = MeasurePlan(measure["warmup"], measure["min_repetitions"], measure["max_repetitions"],
                        measure["min_time_s"])
@@ -102,6 +104,7 @@ def run_point(decoder, point, vocab: int, special_ids, device: str, measure: dic
         "step_cap": last.step_cap,
         "canvas_length": last.canvas_length,
         "sample_tokens": records[0].tokens[0][:64],  # rep 0: the same seed in every decoder
+        "rep0_tokens": records[0].tokens,   # for the batch-invariance check; the runner drops it from the record
         # The denoising trajectory of rep 0's first sequence, when the engine was asked to record it.
         **({"trajectory": records[0].extra["trajectory"]} if records[0].extra.get("trajectory") else {}),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -25,13 +26,18 @@ class Point:
     task: str | None = None
     task_config: dict | None = None
     limit: int | None = None   # --limit: items per task at most
+    # The suite's `seeds`: stochastic decoders get one point per seed (params and id carry it); None: the
+    # suite's seed, as before, so ids of existing runs do not change.
+    seed: int | None = None
 
     @property
     def params(self) -> dict:
+        seed = {} if self.seed is None else {"seed": self.seed}
         if self.task is not None:
-            return {"task": self.task, "gen_length": self.gen_length, **{k: self.knobs[k] for k in self.swept_knobs}}
+            return {"task": self.task, "gen_length": self.gen_length, **{k: self.knobs[k] for k in self.swept_knobs},
+                    **seed}
         return {"batch_size": self.batch_size, "gen_length": self.gen_length, "prompt_length": self.prompt_length,
-                **{k: self.knobs[k] for k in self.swept_knobs}}
+                **{k: self.knobs[k] for k in self.swept_knobs}, **seed}
 
     @property
     def point_id(self) -> str:
@@ -40,6 +46,8 @@ class Point:
                "knobs": self.knobs}
         if self.task is not None:  # only quality points carry these, so other ids stay as they were
             key.update(task=self.task, task_config=self.task_config, limit=self.limit)
+        if self.seed is not None:
+            key["seed"] = self.seed
         return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
     def label(self) -> str:
@@ -67,6 +75,23 @@ def task_entries(task: str, config: dict) -> list[tuple[str, dict]]:
 def expand(suite: dict) -> list[Point]:
     from dgbench.backends import ENGINES
 
+    return _over_seeds(_expand_grid(suite, ENGINES), suite.get("seeds"), ENGINES)
+
+
+def _over_seeds(points: list[Point], seeds: list[int] | None, engines) -> list[Point]:
+    """With `seeds`, each point of a stochastic decoder becomes one point per seed; the others stay one."""
+    if not seeds:
+        return points
+    out = []
+    for p in points:
+        if engines[p.engine].factory.stochastic(p.knobs):
+            out += [dataclasses.replace(p, seed=s) for s in seeds]
+        else:
+            out.append(p)
+    return out
+
+
+def _expand_grid(suite: dict, ENGINES) -> list[Point]:  # noqa: N803 - the registry, passed in
     sweep = suite["sweep"]
     if suite.get("scenario") == "quality":
         return _expand_quality(suite, ENGINES)

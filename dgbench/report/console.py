@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
+from dgbench.analysis.points import op_label
 from dgbench.metrics import METRICS
 from dgbench.report.fmt import num as _fmt
 from dgbench.report.fmt import pct as _pct
@@ -75,7 +76,7 @@ def quality_table(points: list[dict], title: str = "") -> Table:
         table.add_column(header, justify="left" if header in ("decoder", "model", "task") else "right",
                          no_wrap=header in ("decoder", "model"))
     for p in points:
-        row = [p["decoder"], p["model"], str(p.get("task") or p.get("params", {}).get("task", "?"))]
+        row = [op_label(p), p["model"], str(p.get("task") or p.get("params", {}).get("task", "?"))]
         if p.get("status") != "ok":
             err = p.get("error", {})
             row += ["", f"FAILED: {err.get('kind', '?')}: {err.get('message', '')}"[:80], "", "", "", ""]
@@ -103,8 +104,9 @@ def mcnemar_lines(points: list[dict]) -> list[str]:
                 if a.get("item_ids") != b.get("item_ids"):
                     continue
                 t = mcnemar(a["correct"], b["correct"])
-                lines.append(f"  {task}: {a['decoder']} vs {b['decoder']} on {len(a['correct'])} items: "
-                             f"b01={t['b01']} ({b['decoder']} right, {a['decoder']} wrong), b10={t['b10']}, "
+                la, lb = op_label(a), op_label(b)
+                lines.append(f"  {task}: {la} vs {lb} on {len(a['correct'])} items: "
+                             f"b01={t['b01']} ({lb} right, {la} wrong), b10={t['b10']}, "
                              f"p={t['p_value']:.3g} ({t['method']})")
     return lines
 
@@ -119,3 +121,31 @@ def quality_footer(points: list[dict]) -> str:
     if tests:
         lines += ["McNemar (paired, same items):"] + tests
     return escape("\n".join(lines))
+
+
+# ---------------------------------------------------------------- the answer (dgbench.analysis)
+
+def answer_lines(suite: dict, points: list[dict]) -> list[str]:
+    """After the table: one line per diffusion/AR pair per matched point, then equal accuracy, AUP, crossover,
+    seeds and batch invariance, and the definitions of what those lines print (escaped for rich)."""
+    from dgbench.analysis.summary import DEFINITIONS, analyze_run, lines
+
+    answer = analyze_run({"suite": suite, "seed": suite.get("seed", 0)}, points)
+    body = lines(answer)
+    if not body:
+        return [escape(answer["no_pairs"])] if answer["no_pairs"] else []
+    used = {"speedup (diffusion vs AR)", "e2e latency ratio", "TTFC/TTFT ratio"}
+    if any(r.get("accuracy_diff") for r in answer["pairs"]):
+        used.add("accuracy difference")
+    if answer["equal_accuracy"]:
+        used |= {"speed at equal accuracy"}
+    if answer["aup"]:
+        used |= {"AUP (accuracy under parallelism)"}
+    if answer["crossover"]:
+        used |= {"crossover batch", "tok/s per user"}
+    if answer["seeds"]:
+        used.add("between-seed spread")
+    if answer["batch_invariance"]:
+        used.add("batch invariance")
+    defs = [f"  {name} ({unit}): {text}" for name, unit, text in DEFINITIONS if name in used]
+    return [escape(line) for line in body] + [escape("Definitions:\n" + "\n".join(defs))]
