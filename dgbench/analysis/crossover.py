@@ -18,7 +18,7 @@ import math
 import random
 
 from dgbench.analysis.headline import ar_reference
-from dgbench.analysis.points import is_diffusion, median_of, ok_points, op_label, reps, task_of
+from dgbench.analysis.points import is_diffusion, match_label, median_of, ok_points, op_label, reps, task_of
 from dgbench.stats import median, percentile
 
 N_BOOT = 1000
@@ -94,7 +94,7 @@ def crossovers(points: list[dict], seed: int = 0) -> list[dict]:
 
 
 def crossover_line(r: dict) -> str:
-    where = " ".join(f"{k}={v}" for k, v in r["place"].items())
+    where = match_label(tuple(r["place"].items()))
     swept = f"batch {r['batches'][0]}..{r['batches'][-1]}"
     if r["crossover_batch"] is not None:
         iv = (f"[{r['low']:.3g}\u2013{r['high']:.3g}]" if r["low"] is not None else "[-]")

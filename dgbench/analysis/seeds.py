@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 
-from dgbench.analysis.points import SEED_PARAM, accuracy_of, match_key, median_of, ok_points, op_label
+from dgbench.analysis.points import (SEED_PARAM, accuracy_of, match_key, match_label, median_of, ok_points,
+                                     op_label)
 
 
 def _mean_sd(xs: list[float]) -> tuple[float, float]:
@@ -37,14 +38,14 @@ def seed_groups(points: list[dict]) -> list[dict]:
                      "accuracy": accuracy_of(p)} for p in ps]
         speed = _mean_sd([s["tok_s"] for s in per_seed])
         acc = _mean_sd([s["accuracy"] for s in per_seed if s["accuracy"] is not None])
-        out.append({"point": label, "match": dict(key), "n_seeds": len(ps), "per_seed": per_seed,
+        out.append({"point": label, "match": dict(key), "match_label": match_label(key), "n_seeds": len(ps), "per_seed": per_seed,
                     "tok_s_mean": speed[0], "tok_s_sd": speed[1],
                     "accuracy_mean": acc[0], "accuracy_sd": acc[1]})
     return out
 
 
 def seed_line(g: dict) -> str:
-    where = " ".join(f"{k}={v}" for k, v in g["match"].items())
+    where = g["match_label"]
     per = ", ".join(f"seed {s['seed']}: {s['tok_s']:.3g} tok/s" + (f", {100 * s['accuracy']:.1f}%"
                                                                   if s["accuracy"] is not None else "")
                     for s in g["per_seed"])
@@ -59,12 +60,13 @@ def invariance_rows(points: list[dict]) -> list[dict]:
     for p in ok_points(points):
         inv = p.get("batch_invariance")
         if isinstance(inv, dict) and inv.get("rows"):
-            rows.append({"point": op_label(p), "match": dict(match_key(p)), **inv})
+            rows.append({"point": op_label(p), "match": dict(match_key(p)), "match_label": match_label(match_key(p)),
+                         **inv})
     return rows
 
 
 def invariance_line(r: dict) -> str:
-    where = " ".join(f"{k}={v}" for k, v in r["match"].items())
+    where = r["match_label"]
     kind = "stochastic" if r.get("stochastic") else "deterministic"
     verdict = ("identical tokens" if r["identical_rows"] == r["rows"] else
                f"{r['identical_rows']}/{r['rows']} sequences identical")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from dgbench.analysis.points import match_label
 from dgbench.analysis.summary import DEFINITIONS, analyze_run, lines, to_json
 from dgbench.report.data import RunView
 from dgbench.report.plotting import Colors, Fig, figure, save
@@ -81,7 +82,7 @@ def answer_section(view: RunView, out: Path, colors: Colors) -> dict:
         tables.append(table(
             ["diffusion point", "at", "swept batches", "AR/diffusion tok/s per batch", "crossover batch [95% CI]",
              "resamples crossing"],
-            [[r["diffusion"], " ".join(f"{k}={v}" for k, v in r["place"].items()),
+            [[r["diffusion"], match_label(tuple(r["place"].items())),
               ", ".join(str(b) for b in r["batches"]), ", ".join(f"{x:.2f}" for x in r["ratios"]),
               (f"{r['crossover_batch']:.3g} [{_num(r['low'])}\u2013{_num(r['high'])}]" if r["crossover_batch"]
                else "AR ahead at every batch" if r["ar_ahead_everywhere"] else "no crossover in the swept range"),
@@ -127,7 +128,7 @@ def per_user_figure(view: RunView, out: Path, colors: Colors) -> list[Fig] | str
         ax = fig.add_subplot()
         lines_: dict[str, list[dict]] = {}
         for r in rows:
-            lines_.setdefault(r["label"] + " " + " ".join(f"{k}={v}" for k, v in r["place"]), []).append(r)
+            lines_.setdefault(f"{r['label']} {match_label(r['place'])}", []).append(r)
         for label, rs in lines_.items():
             rs.sort(key=lambda r: r["batch"])
             dec = rs[0]["decoder"]
@@ -150,7 +151,7 @@ def per_user_figure(view: RunView, out: Path, colors: Colors) -> list[Fig] | str
 
 def history_metrics(view: RunView) -> dict[str, dict]:
     """The headline numbers `dgbench publish` draws against commit and date: name -> value (+ interval, unit)."""
-    from dgbench.analysis.points import match_key, match_label, median_of, op_label
+    from dgbench.analysis.points import match_key, median_of, op_label
 
     a = answer_of(view)
     out: dict[str, dict] = {}
