@@ -108,14 +108,21 @@ def _weight(y: float, y_max: float, alpha: float) -> float:
     return min(math.exp(-alpha * (1.0 - y / y_max)), 1.0)
 
 
+def aup_points(rho: list[float], y: list[float], y_min_offset: float = AUP_Y_MIN_OFFSET) -> list[tuple]:
+    """The (rho, y) pairs AUP integrates: sorted by rho, those at least y_1 - offset (y_1: the lowest rho's)."""
+    pairs = sorted((r, a) for r, a in zip(rho, y) if r is not None and a is not None and r > 0 and not math.isnan(r))
+    if not pairs:
+        return []
+    y_min = pairs[0][1] - y_min_offset
+    return [(r, a) for r, a in pairs if a >= y_min]
+
+
 def aup(rho: list[float], y: list[float], y_max: float, alpha: float = AUP_ALPHA,
         y_min_offset: float = AUP_Y_MIN_OFFSET) -> float:
     """hao-ai-lab's AUP over (tokens per forward, accuracy %) pairs; see the module docstring."""
-    pairs = sorted((r, a) for r, a in zip(rho, y) if r is not None and a is not None and r > 0 and not math.isnan(r))
-    if not pairs:
+    kept = aup_points(rho, y, y_min_offset)
+    if not kept:
         return math.nan
-    y_min = pairs[0][1] - y_min_offset
-    kept = [(r, a) for r, a in pairs if a >= y_min]
     total = kept[0][0] * kept[0][1]
     for (r0, a0), (r1, a1) in zip(kept, kept[1:]):
         total += (r1 - r0) * (a1 * _weight(a1, y_max, alpha) + a0 * _weight(a0, y_max, alpha)) / 2
@@ -135,17 +142,18 @@ def aup_table(points: list[dict]) -> list[dict]:
                              "accuracy_pct": 100 * accuracy_of(p), "tok_s": median_of(p, "committed_tok_s"),
                              "n": (p.get("quality") or {}).get("n")} for p in ps),
                            key=lambda c: (math.isnan(c["tpf"]), c["tpf"]))
-            score = aup([c["tpf"] for c in curve], [c["accuracy_pct"] for c in curve], y_max)
-            out.append({"task": task, "decoder": decoder, "curve": curve, "aup": score, "y_max": y_max,
+            rho, y = [c["tpf"] for c in curve], [c["accuracy_pct"] for c in curve]
+            out.append({"task": task, "decoder": decoder, "curve": curve, "aup": aup(rho, y, y_max), "y_max": y_max,
                         "alpha": AUP_ALPHA, "y_min_offset": AUP_Y_MIN_OFFSET,
-                        "points_used": len(curve)})
+                        "points_used": len(aup_points(rho, y))})
     return out
 
 
 def aup_line(r: dict) -> str:
     pts = ", ".join(f"{c['point']}: TPF {c['tpf']:.3g}, {c['accuracy_pct']:.1f}%" for c in r["curve"])
     return (f"{r['task']} AUP {r['decoder']}: {r['aup']:.3g} (alpha={r['alpha']:g}, y_max={r['y_max']:.1f}%, "
-            f"y_min offset {r['y_min_offset']:g} pp) over {len(r['curve'])} point(s) [{pts}]")
+            f"y_min = y_1 - {r['y_min_offset']:g} pp) from {r['points_used']} of {len(r['curve'])} point(s) "
+            f"[{pts}]")
 
 
 DEFINITIONS = [

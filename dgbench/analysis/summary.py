@@ -47,6 +47,26 @@ def lines(answer: dict) -> list[str]:
     return out
 
 
+def used_definitions(answer: dict) -> list[tuple[str, str, str]]:
+    """The definitions of what this answer holds (a latency run has no AUP to define)."""
+    used = set()
+    if answer["pairs"]:
+        used |= {"speedup (diffusion vs AR)", "e2e latency ratio", "TTFC/TTFT ratio"}
+    if any(r.get("accuracy_diff") for r in answer["pairs"]):
+        used.add("accuracy difference")
+    if answer["equal_accuracy"]:
+        used.add("speed at equal accuracy")
+    if answer["aup"]:
+        used.add("AUP (accuracy under parallelism)")
+    if answer["crossover"]:
+        used |= {"crossover batch", "tok/s per user"}
+    if answer["seeds"]:
+        used.add("between-seed spread")
+    if answer["batch_invariance"]:
+        used.add("batch invariance")
+    return [d for d in DEFINITIONS if d[0] in used]
+
+
 def _clean(x):
     """JSON-safe copy: NaN and infinities become None (report.json must load in any JSON reader)."""
     if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):

@@ -11,10 +11,13 @@ import math
 from pathlib import Path
 
 from dgbench.analysis.points import match_label
-from dgbench.analysis.summary import DEFINITIONS, analyze_run, lines, to_json
+from dgbench.analysis.summary import analyze_run, lines, to_json, used_definitions
 from dgbench.report.data import RunView
 from dgbench.report.plotting import Colors, Fig, figure, save
 from dgbench.report.site import draw, section, table
+
+
+MAX_LINES = 12   # answer lines at the top of the page; the tables hold every one
 
 
 def _x(r: dict | None) -> str:
@@ -73,11 +76,12 @@ def answer_section(view: RunView, out: Path, colors: Colors) -> dict:
                     + (r["best"]["point"] if r["best"] else "none within margin"), numeric=range(1, 6)))
     if a["aup"]:
         tables.append(table(
-            ["task", "decoder", "AUP", "points (TPF, accuracy)", "y_max %", "alpha"],
-            [[r["task"], r["decoder"], _num(r["aup"]),
+            ["task", "decoder", "AUP", "points used", "points (TPF, accuracy)", "y_max %", "alpha"],
+            [[r["task"], r["decoder"], _num(r["aup"]), f"{r['points_used']} of {len(r['curve'])}",
               "; ".join(f"{c['point']}: {_num(c['tpf'])}, {c['accuracy_pct']:.1f}%" for c in r["curve"]),
               f"{r['y_max']:.1f}", f"{r['alpha']:g}"] for r in a["aup"]],
-            caption="AUP (hao-ai-lab): weighted area under accuracy vs tokens per forward", numeric=(2, 4, 5)))
+            caption="AUP (hao-ai-lab): weighted area under accuracy vs tokens per forward; points below y_1 - 5 pp "
+                    "(y_1: the lowest-TPF point's accuracy) are left out, as in their get_aup", numeric=(2, 5, 6)))
     if a["crossover"]:
         tables.append(table(
             ["diffusion point", "at", "swept batches", "AR/diffusion tok/s per batch", "crossover batch [95% CI]",
@@ -105,12 +109,14 @@ def answer_section(view: RunView, out: Path, colors: Colors) -> dict:
               f"{r['identical_rows']}/{r['rows']}", f"{100 * r['token_agreement']:.1f}% of {r['positions']}"]
              for r in a["batch_invariance"]], caption="Batch invariance: batch B against each prompt alone"))
     figs = draw(per_user_figure, view, out, colors) if a["crossover"] or _has_batch_sweep(view) else []
-    used = {n for n, _, _ in DEFINITIONS}
-    tables.append(table(["figure", "unit", "definition"], [[n, u, d] for n, u, d in DEFINITIONS if n in used],
-                        caption="How these numbers are computed"))
+    defined = used_definitions(a)
+    if defined:
+        tables.append(table(["figure", "unit", "definition"], [list(d) for d in defined],
+                            caption="How these numbers are computed"))
     return section("answer", "Diffusion vs AR: the answer", figs, tables=tables,
                    reasons=[a["no_pairs"]] if a["no_pairs"] else [],
-                   intro=" \u2022 ".join(lines(a)[:8]))
+                   bullets=lines(a)[:MAX_LINES] + ([f"... {len(lines(a)) - MAX_LINES} more in the tables below"]
+                                                   if len(lines(a)) > MAX_LINES else []))
 
 
 def _has_batch_sweep(view: RunView) -> bool:

@@ -142,24 +142,11 @@ def quality_footer(points: list[dict]) -> str:
 def answer_lines(suite: dict, points: list[dict]) -> list[str]:
     """After the table: one line per diffusion/AR pair per matched point, then equal accuracy, AUP, crossover,
     seeds and batch invariance, and the definitions of what those lines print (escaped for rich)."""
-    from dgbench.analysis.summary import DEFINITIONS, analyze_run, lines
+    from dgbench.analysis.summary import analyze_run, lines, used_definitions
 
     answer = analyze_run({"suite": suite, "seed": suite.get("seed", 0)}, points)
     body = lines(answer)
     if not body:
         return [escape(answer["no_pairs"])] if answer["no_pairs"] else []
-    used = {"speedup (diffusion vs AR)", "e2e latency ratio", "TTFC/TTFT ratio"}
-    if any(r.get("accuracy_diff") for r in answer["pairs"]):
-        used.add("accuracy difference")
-    if answer["equal_accuracy"]:
-        used |= {"speed at equal accuracy"}
-    if answer["aup"]:
-        used |= {"AUP (accuracy under parallelism)"}
-    if answer["crossover"]:
-        used |= {"crossover batch", "tok/s per user"}
-    if answer["seeds"]:
-        used.add("between-seed spread")
-    if answer["batch_invariance"]:
-        used.add("batch invariance")
-    defs = [f"  {name} ({unit}): {text}" for name, unit, text in DEFINITIONS if name in used]
+    defs = [f"  {name} ({unit}): {text}" for name, unit, text in used_definitions(answer)]
     return [escape(line) for line in body] + [escape("Definitions:\n" + "\n".join(defs))]
