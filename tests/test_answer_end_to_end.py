@@ -10,6 +10,7 @@ import re
 import pytest
 
 from conftest import only_run_dir, run_cli
+from test_report_browser import browser, visit  # noqa: F401 - headless Chromium, as the report tests use it
 
 SUITE = """\
 name: answer-tiny
@@ -106,3 +107,14 @@ def test_report_has_answer_and_per_user_figure(answer_run):
     data = json.loads((tmp / "report" / "report.json").read_text())
     assert len(data["answer"]["pairs"]) == 4 and data["answer"]["batch_invariance"]
     assert any(k.startswith("speedup diffusion seed=0 vs fastest AR") for k in data["history_metrics"])
+
+
+def test_answer_section_in_a_browser(answer_run, browser):  # noqa: F811 - the fixture from test_report_browser
+    _, run_dir, tmp = answer_run
+    out = tmp / "browser-report"
+    assert run_cli("report", run_dir, "-o", out).returncode == 0
+    page = visit(browser, (out / "index.html").as_uri())
+    assert page["errors"] == [] and all(ok and width > 0 for _, ok, width in page["images"]), page
+    text = page["text"]
+    assert text.index("Diffusion vs AR: the answer") < text.index("At a glance")
+    assert "diffusion seed=0 vs ar (fastest AR)" in text and "tok/s per device vs tok/s per user" in text
