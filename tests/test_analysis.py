@@ -139,6 +139,9 @@ def test_crossover_interpolates_in_log_batch():
     assert "no crossover in the swept range" in crossover.crossover_line(none)
     (ahead,) = crossover.crossovers(pts([2, 3, 4, 5]))
     assert "AR is ahead at every swept batch" in crossover.crossover_line(ahead)
+    (reverse,) = crossover.crossovers(pts([4.0, 2.0, 0.5, 0.25]))   # AR leads at batch 1, diffusion takes over
+    assert reverse["direction"] == "diffusion_overtakes" and 2 < reverse["crossover_batch"] < 4
+    assert "the diffusion point overtakes AR at batch" in crossover.crossover_line(reverse)
     users = crossover.per_user_rows(pts([1, 1, 1, 1]))
     assert {(u["batch"], u["per_user"]) for u in users if u["decoder"] == "diffusion"} == {(1, 100), (2, 100),
                                                                                            (4, 100), (8, 100)}

@@ -31,13 +31,14 @@ def _place(p: dict) -> tuple:
                  if v is not None)
 
 
-def crossing(batches: list[int], ratios: list[float]) -> float | None:
-    """First interpolated batch where ratio (AR / diffusion) reaches 1 from below; None when it never does."""
+def crossing(batches: list[int], ratios: list[float], upward: bool = True) -> float | None:
+    """First interpolated batch where ratio (AR / diffusion) reaches 1 from below (upward: AR overtakes) or
+    falls below 1 from at least 1 (not upward: diffusion overtakes); None when it never does."""
     logs = [math.log(r) if r and r > 0 else math.nan for r in ratios]
     for (b0, l0), (b1, l1) in zip(zip(batches, logs), zip(batches[1:], logs[1:])):
         if math.isnan(l0) or math.isnan(l1):
             continue
-        if l0 < 0 <= l1:
+        if (l0 < 0 <= l1) if upward else (l0 >= 0 > l1):
             x0, x1 = math.log2(b0), math.log2(b1)
             return 2 ** (x0 + (x1 - x0) * (-l0) / (l1 - l0))
     return None
@@ -71,6 +72,9 @@ def crossovers(points: list[dict], seed: int = 0) -> list[dict]:
         ratios = [median_of(series[b][1], "committed_tok_s") / median_of(series[b][0], "committed_tok_s")
                   for b in batches]
         point = crossing(batches, ratios)
+        # Where AR never overtakes, diffusion may overtake AR instead (AR ahead at small batch): said so.
+        upward = point is not None or crossing(batches, ratios, upward=False) is None
+        point = point if upward else crossing(batches, ratios, upward=False)
         rng = random.Random(seed)
         boots = []
         for _ in range(N_BOOT):
@@ -80,12 +84,12 @@ def crossovers(points: list[dict], seed: int = 0) -> list[dict]:
                 dx, rx = reps(d, "committed_tok_s"), reps(ref, "committed_tok_s")
                 dm = median(rng.choices(dx, k=len(dx)))
                 rs.append(median(rng.choices(rx, k=len(rx))) / dm if dm > 0 else math.nan)
-            boots.append(crossing(batches, rs))
+            boots.append(crossing(batches, rs, upward))
         crossed = [c for c in boots if c is not None]
         results.append({
             "place": dict(place), "diffusion": label, "batches": batches, "ratios": ratios,
             "references": [op_label(series[b][1]) for b in batches],
-            "crossover_batch": point,
+            "crossover_batch": point, "direction": "ar_overtakes" if upward else "diffusion_overtakes",
             "low": percentile(crossed, 2.5) if crossed else None,
             "high": percentile(crossed, 97.5) if crossed else None,
             "share_crossing": len(crossed) / N_BOOT, "n_boot": N_BOOT,
@@ -98,7 +102,9 @@ def crossover_line(r: dict) -> str:
     swept = f"batch {r['batches'][0]}..{r['batches'][-1]}"
     if r["crossover_batch"] is not None:
         iv = (f"[{r['low']:.3g}\u2013{r['high']:.3g}]" if r["low"] is not None else "[-]")
-        return (f"crossover {r['diffusion']} vs fastest AR at {where}: AR overtakes at batch {r['crossover_batch']:.3g} "
+        who = ("AR overtakes" if r.get("direction", "ar_overtakes") == "ar_overtakes" else
+               "no AR crossover; the diffusion point overtakes AR")
+        return (f"crossover {r['diffusion']} vs fastest AR at {where}: {who} at batch {r['crossover_batch']:.3g} "
                 f"{iv} (95% bootstrap; {100 * r['share_crossing']:.0f}% of resamples cross in {swept})")
     if r["ar_ahead_everywhere"]:
         return f"crossover {r['diffusion']} vs fastest AR at {where}: AR is ahead at every swept batch ({swept})"
@@ -122,7 +128,8 @@ DEFINITIONS = [
      "the first batch size at which the fastest AR point's median committed tok/s reaches the diffusion point's "
      "(ratio AR / diffusion crosses 1), interpolated in log2(batch) and log(ratio); 95% percentile bootstrap over "
      f"the repetitions ({N_BOOT} resamples), with the share of resamples that cross; otherwise 'no crossover in "
-     "the swept range' or 'AR is ahead at every swept batch'"),
+     "the swept range' or 'AR is ahead at every swept batch' (and where AR leads at small batches and diffusion "
+     "overtakes it, that batch, said so)"),
     ("tok/s per user", "tok/s",
      "committed tok/s / batch size: the useful tokens of one sequence / the e2e of the call that produced it"),
 ]

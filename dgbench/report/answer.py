@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from matplotlib.ticker import FuncFormatter, LogLocator
+
 from dgbench.analysis.points import match_label
 from dgbench.analysis.summary import analyze_run, lines, to_json, used_definitions
 from dgbench.report.data import RunView
@@ -17,6 +19,7 @@ from dgbench.report.plotting import Colors, Fig, figure, save
 from dgbench.report.site import draw, section, table
 
 
+LINESTYLES = ["-", "--", ":", "-."]
 MAX_LINES = 12   # answer lines at the top of the page; the tables hold every one
 
 
@@ -88,15 +91,17 @@ def answer_section(view: RunView, out: Path, colors: Colors) -> dict:
              "resamples crossing"],
             [[r["diffusion"], match_label(tuple(r["place"].items())),
               ", ".join(str(b) for b in r["batches"]), ", ".join(f"{x:.2f}" for x in r["ratios"]),
-              (f"{r['crossover_batch']:.3g} [{_num(r['low'])}\u2013{_num(r['high'])}]" if r["crossover_batch"]
+              (f"{r['crossover_batch']:.3g} [{_num(r['low'])}\u2013{_num(r['high'])}]"
+               + ("" if r.get("direction", "ar_overtakes") == "ar_overtakes" else " (diffusion overtakes AR)")
+               if r["crossover_batch"]
                else "AR ahead at every batch" if r["ar_ahead_everywhere"] else "no crossover in the swept range"),
               f"{100 * r['share_crossing']:.0f}%"] for r in a["crossover"]],
             caption="Crossover: the batch where the fastest AR point's tok/s per device overtakes the diffusion "
                     "point's", numeric=(4, 5)))
     if a["seeds"]:
         tables.append(table(
-            ["operating point", "seeds", "tok/s mean +- sd", "accuracy mean +- sd", "per seed"],
-            [[g["point"], str(g["n_seeds"]), f"{_num(g['tok_s_mean'])} +- {_num(g['tok_s_sd'])}",
+            ["operating point", "at", "seeds", "tok/s mean +- sd", "accuracy mean +- sd", "per seed"],
+            [[g["point"], g["match_label"], str(g["n_seeds"]), f"{_num(g['tok_s_mean'])} +- {_num(g['tok_s_sd'])}",
               (f"{100 * g['accuracy_mean']:.1f}% +- {100 * g['accuracy_sd']:.1f} pp"
                if not math.isnan(g["accuracy_mean"]) else "-"),
               "; ".join(f"{s['seed']}: {_num(s['tok_s'])}" + (f", {100 * s['accuracy']:.1f}%" if s["accuracy"]
@@ -135,16 +140,22 @@ def per_user_figure(view: RunView, out: Path, colors: Colors) -> list[Fig] | str
         lines_: dict[str, list[dict]] = {}
         for r in rows:
             lines_.setdefault(f"{r['label']} {match_label(r['place'])}", []).append(r)
+        styles: dict[str, int] = {}
         for label, rs in lines_.items():
             rs.sort(key=lambda r: r["batch"])
             dec = rs[0]["decoder"]
+            k = styles[dec] = styles.get(dec, -1) + 1   # a decoder's operating points: one colour, own dashes
             ax.plot([r["per_user"] for r in rs], [r["per_device"] for r in rs], marker=colors.marker(dec),
-                    color=colors.color(dec), label=label, linewidth=1.3)
+                    color=colors.color(dec), label=label, linewidth=1.3, linestyle=LINESTYLES[k % len(LINESTYLES)])
             for r in rs:
                 ax.annotate(f"b{r['batch']}", (r["per_user"], r["per_device"]), textcoords="offset points",
                             xytext=(4, 4), fontsize=7, color=colors.color(dec))
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):   # mathtext is off in every figure: plain numbers, not $10^{1}$
+            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            axis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
         ax.set_xlabel("tok/s per user (committed tok/s / batch), median")
         ax.set_ylabel("tok/s per device (committed), median")
         ax.set_title("Throughput per device vs per user, over batch size")
