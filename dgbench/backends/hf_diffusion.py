@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from dgbench.backends.base import (Decoder, GenerationRecord, MarkingStreamer, register_engine, steps_between,
-                                   useful_length)
+from dgbench.backends.base import (CanvasCostMixin, Decoder, GenerationRecord, MarkingStreamer, register_engine,
+                                   steps_between, useful_length)
 from dgbench.validation import Field
 
 DIFFUSIONGEMMA_KNOBS = {
@@ -50,11 +50,12 @@ def canvas_length_override(model, length: int | None):
 @register_engine("hf-diffusion", "diffusion",
                  "transformers' DiffusionGemmaForBlockDiffusion.generate (reference implementation)",
                  DIFFUSIONGEMMA_KNOBS)
-class HFDiffusionDecoder(Decoder):
+class HFDiffusionDecoder(CanvasCostMixin, Decoder):
     @staticmethod
     def stochastic(knobs: dict) -> bool:
         # Uniform renoising samples every step at the scheduled temperature; at 0 it is argmax throughout.
         return max(knobs.get("t_max", 0.0), knobs.get("t_min", 0.0)) > 0
+
     def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock) -> GenerationRecord:
         import torch
 

@@ -203,6 +203,16 @@ class MaskedDiffusionDecoder(InPlaceFillMixin, Decoder):
     def stochastic(knobs: dict) -> bool:
         # Gumbel noise above temperature 0, or positions remasked at random (LLaDA's "random" remasking).
         return knobs.get("temperature", 0.0) > 0 or knobs.get("remasking") == "random"
+
+    @classmethod
+    def cost_estimate(cls, spec, knobs: dict, batch: int, prompt_length: int, gen_length: int) -> dict:
+        if spec.paradigm != "diffusion":   # a decoder-only model run causally: one pass per token
+            return super().cost_estimate(spec, knobs, batch, prompt_length, gen_length)
+        # Masked diffusion: `steps` passes over the whole sequence (LLaDA's default: one per answer token;
+        # Fast-dLLM's threshold can only cut it), no KV cache in the default mode.
+        passes = knobs.get("steps") or gen_length
+        return {"passes": passes, "positions": batch * passes * (prompt_length + gen_length)}
+
     def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock,
                  fixed=None) -> GenerationRecord:
         import torch

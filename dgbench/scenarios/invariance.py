@@ -10,14 +10,12 @@ Machines' "Defeating nondeterminism in LLM inference", 2025, on batch invariance
 
 from __future__ import annotations
 
-from dgbench.harness.scenario import synthetic_prompts
 from dgbench.telemetry.timing import Clock
 
 
-def check_batch_invariance(decoder, point, spec, device: str, measure: dict, seed: int, sample_seed: int,
+def check_batch_invariance(decoder, point, prompts, mask, device: str, measure: dict, sample_seed: int,
                            batched_tokens: list[list[int]]) -> dict:
-    prompts, mask = synthetic_prompts(point.batch_size, point.prompt_length, spec.text_config["vocab_size"],
-                                      spec.special_tokens.values(), seed, device)
+    """prompts, mask: the (B, L) batch the timed repetitions ran; batched_tokens: repetition 0's output."""
     clock = Clock(device)
     identical = agree = positions = 0
     first_divergence = []
