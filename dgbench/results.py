@@ -161,3 +161,15 @@ def fingerprint_key(fp: dict) -> str:
     """The part of a fingerprint that must match for two runs to be comparable (stored in run.json as
     `hardware`: the GPU's name, else the CPU model and its logical core count)."""
     return fp.get("gpu_name") or f"{fp.get('cpu_model')} x{fp.get('cpu_cores_logical')}"
+
+
+def point_fingerprint_key(point: dict, run_hardware: dict | None) -> str:
+    """The fingerprint key of the hardware that measured `point`: its own placement (a Ray run's points,
+    a merged shard's) or else its run's hardware."""
+    placement = point.get("placement") or {}
+    return placement.get("fingerprint_key") or fingerprint_key(placement.get("fingerprint") or run_hardware or {})
+
+
+def hardware_keys(points: list[dict], run_hardware: dict | None) -> list[str]:
+    """Every distinct fingerprint key among `points`, sorted; more than one: a mixed cluster's run."""
+    return sorted({point_fingerprint_key(p, run_hardware) for p in points})

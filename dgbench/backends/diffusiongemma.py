@@ -109,10 +109,12 @@ class DiffusionGemmaDenoiser:
                            position_ids=context.positions, **{self.layer_cache_kwarg: self.cache})
         hidden = self.decoder.norm(hidden)
         logits = self.model.lm_head(hidden).to(torch.float32)                     # (B, L, V)
-        # Final-logit soft-capping, the reference's three ops in its order (same rounding).
-        logits = logits / self.softcap
-        logits = torch.tanh(logits)
-        return logits * self.softcap
+        # Final-logit soft-capping, the reference's three ops in its order (same rounding), in place: the
+        # same kernels without two (B, L, V) allocations per step. `.to(float32)` above is a fresh tensor
+        # unless the model is float32 already, where lm_head's output is ours to overwrite anyway.
+        logits.div_(self.softcap)
+        logits.tanh_()
+        return logits.mul_(self.softcap)
 
 
 DGBENCH_DIFFUSION_KNOBS = {

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from dgbench.compat import cache_arg
+from dgbench.compat import cache_arg, cache_kwarg
 
 CACHE_KINDS = ("dynamic", "static")
 
@@ -85,12 +85,15 @@ def prefill(model, input_ids, attention_mask, cache, position_ids=None) -> torch
     return out.logits[:, -1].to(copy=True, dtype=torch.float32)
 
 
-def decode_one_token(model, token, position, cache, attention_mask) -> torch.Tensor:
+def decode_one_token(model, token, position, cache, attention_mask, cache_key: str | None = None) -> torch.Tensor:
     """One new token per row through the cached model.  token, position: (B, 1) -> (B, V)
 
-    `attention_mask` is the 2D padding mask (B, T_kv), or masks already built for this step (`step_masks`)."""
-    out = model(input_ids=token, attention_mask=attention_mask, position_ids=position, **cache_arg(model, cache),
-                use_cache=True)
+    `attention_mask` is the 2D padding mask (B, T_kv), or masks already built for this step (`step_masks`).
+    `cache_key`: the model's KV-cache keyword, looked up once by the caller (`cache_kwarg`); looking it up
+    here would put an lru_cache call, which dynamo cannot trace, at the top of the compiled step (a graph
+    break every token)."""
+    out = model(input_ids=token, attention_mask=attention_mask, position_ids=position,
+                **({cache_key: cache} if cache_key is not None else cache_arg(model, cache)), use_cache=True)
     return out.logits[:, -1].to(copy=True, dtype=torch.float32)
 
 
@@ -173,6 +176,7 @@ def generate(model, spec: ARSamplingSpec, input_ids, attention_mask, max_new_tok
     cache = make_cache(model, cache_kind, total)
     step = compiled_decode_one_token(static=cache_kind == "static") if compile else decode_one_token
     has_eos = spec.eos_token_id is not None
+    cache_key = cache_kwarg(model)
 
     logits = prefill(model, input_ids, attention_mask, cache, positions)
     token = select_next(spec, logits, 0)                               # (B,)
@@ -191,7 +195,7 @@ def generate(model, spec: ARSamplingSpec, input_ids, attention_mask, max_new_tok
             if has_eos and not bool(unfinished.any()):
                 break
             step_mask = step_masks(model, mask, position, cache) if cache_kind == "static" else mask[:, :T + i]
-            logits = step(model, token[:, None], position, cache, step_mask)
+            logits = step(model, token[:, None], position, cache, step_mask, cache_key)
             nfe += 1
             passes += unfinished
             token = select_next(spec, logits, i)

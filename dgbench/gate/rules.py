@@ -19,7 +19,7 @@ from pathlib import Path
 
 from dgbench.errors import ResultsError
 from dgbench.metrics import METRICS
-from dgbench.results import RunStore, fingerprint_key
+from dgbench.results import RunStore, fingerprint_key, point_fingerprint_key
 from dgbench.stats import bootstrap_ratio_of_medians, mann_whitney_u, mcnemar_exact, median
 
 DEFAULT_ALPHA = 0.05
@@ -235,6 +235,8 @@ def check_hardware(base_meta: dict, cand_meta: dict, allow_different: bool) -> s
     """The fingerprint both runs share, or a one-line error naming what differs."""
     bh, ch = base_meta.get("hardware") or {}, cand_meta.get("hardware") or {}
     bkey, ckey = fingerprint_key(bh), fingerprint_key(ch)
+    if len(base_meta.get("hardware_keys") or []) > 1 or len(cand_meta.get("hardware_keys") or []) > 1:
+        return "mixed hardware: checked point by point"   # a mixed cluster's run: see check_point_hardware
     if bkey == ckey:
         return bkey
     diffs = ", ".join(f"{f}: {bh.get(f)!r} vs {ch.get(f)!r}" for f in FINGERPRINT_FIELDS if bh.get(f) != ch.get(f))
@@ -243,6 +245,18 @@ def check_hardware(base_meta: dict, cand_meta: dict, allow_different: bool) -> s
                            "machines compare machines, not code: gate on the baseline's machine, save a baseline "
                            "on this one, or pass --allow-different-hardware")
     return f"{bkey} (baseline) vs {ckey} (candidate): DIFFERENT HARDWARE, allowed by --allow-different-hardware"
+
+
+def check_point_hardware(pairs: list[tuple[dict, dict]], base_meta: dict, cand_meta: dict,
+                         allow_different: bool) -> None:
+    """Each matched pair measured on the same hardware (points of a Ray run or a merge carry their own)."""
+    bh, ch = base_meta.get("hardware"), cand_meta.get("hardware")
+    differ = [(b, c) for b, c in pairs if point_fingerprint_key(b, bh) != point_fingerprint_key(c, ch)]
+    if differ and not allow_different:
+        b, c = differ[0]
+        raise ResultsError(f"{len(differ)} point(s) were measured on different hardware in baseline and candidate, "
+                           f"e.g. {point_label(c)}: {point_fingerprint_key(b, bh)!r} vs {point_fingerprint_key(c, ch)!r}; "
+                           "gate runs made on the same machines, or pass --allow-different-hardware")
 
 
 def _is_deterministic_decoder(p: dict) -> bool:
@@ -331,7 +345,7 @@ def compare_runs(baseline_dir: Path, candidate_dir: Path, allow_different_hardwa
     for p in cand_points:
         by_key.setdefault(match_key(p), []).append(p)
     comparisons: list[Comparison] = []
-    missing, matched_ids, notes = [], set(), []
+    missing, matched_ids, notes, pairs = [], set(), [], []
     for base in base_points:
         if base.get("status") != "ok":
             notes.append(f"not gated: {point_label(base)} failed in the baseline")
@@ -343,6 +357,9 @@ def compare_runs(baseline_dir: Path, candidate_dir: Path, allow_different_hardwa
             missing.append(point_label(base))
             continue
         matched_ids.add(cand["point_id"])
+        pairs.append((base, cand))
+    check_point_hardware(pairs, base_meta, cand_meta, allow_different_hardware)
+    for base, cand in pairs:
         comparisons += compare_points(base, cand, rules, alpha)
     suites = f"baseline suite {base_meta.get('suite_name')!r}, candidate suite {cand_meta.get('suite_name')!r}"
     if not comparisons and not matched_ids:

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from dgbench.errors import ConfigError
+from dgbench.harness.executors import EXECUTOR_FIELDS, check_address
 from dgbench.metadata import suite_hash  # noqa: F401  (re-exported: the run's config hash)
 from dgbench.metrics import METRICS, direction
 from dgbench.scenarios.base import for_suite, suite_scenarios
@@ -80,6 +81,8 @@ SUITE_FIELDS = {
         "enabled": Field(bool, default=True, help="sample power, energy, clocks, utilisation during the run"),
         "rate_hz": Field(float, default=10.0, min=0.1, help="samples per second (plus one at every phase change)"),
     }),
+    # Where points run (harness/executors): this process, or a Ray cluster. Not part of the config hash.
+    "executor": Field(dict, fields=EXECUTOR_FIELDS),
     # Quality tasks (scenario: quality). No default, so suites without it keep their config hash; its
     # contents are checked against each registered task's fields (dgbench/tasks/) by _validate_tasks.
     "tasks": Field(dict, help="quality tasks, e.g. {sudoku: {size: 4}, mc: {source: procedural}}"),
@@ -304,6 +307,7 @@ def validate_suite(data: dict, loc: Location) -> dict:
                           f"({m['max_repetitions']}) is below min_repetitions ({m['min_repetitions']})")
     _validate_decoders(suite, loc)
     _validate_gate(suite, loc)
+    check_address(suite["executor"]["address"], f"{loc.at(('executor', 'address'))}: executor.address")
     suite["lint_warnings"] = lint_suite(suite, loc)
     return suite
 
