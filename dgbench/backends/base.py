@@ -46,6 +46,12 @@ class Decoder:
                  clock) -> GenerationRecord:  # pragma: no cover - contract
         raise NotImplementedError
 
+    @staticmethod
+    def stochastic(knobs: dict) -> bool:
+        """Whether two seeds can give different tokens with these knobs: the sweep repeats such decoders over a
+        suite's `seeds`. AR engines sample only with do_sample; diffusion engines override this."""
+        return bool(knobs.get("do_sample"))
+
     @classmethod
     def cost_estimate(cls, spec, knobs: dict, batch: int, prompt_length: int, gen_length: int) -> dict:
         """Forward passes and token positions one call costs (`dgbench run --dry-run`), at most: the
@@ -138,6 +144,19 @@ def register_engine(name: str, paradigm: str, description: str, knobs: dict[str,
         return cls
 
     return wrap
+
+
+def stream_rows(on_output, per_token: bool = False):
+    """Adapt a decoder's `on_output(rows)` (new ids per sequence, as lists) to a decoding loop's tensor hook:
+    a committed canvas (B, L), or one step's tokens (B,) when `per_token`. None stays None (no host sync).
+
+    Engines that take `on_output` stream what they commit as they commit it (dgbench serve sends each call
+    as one chunk); the rest are served as one chunk at the end."""
+    if on_output is None:
+        return None
+    if per_token:
+        return lambda tokens: on_output([[t] for t in tokens.tolist()])
+    return lambda canvas: on_output(canvas.tolist())
 
 
 def useful_length(tokens: list[int], stop_ids: set[int]) -> int:

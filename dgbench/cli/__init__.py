@@ -25,6 +25,9 @@ COMMAND_MODULES = (
     "dgbench.cli.train",
     "dgbench.cli.report",
     "dgbench.cli.publish",
+    "dgbench.cli.merge",
+    "dgbench.cli.serve",
+    "dgbench.cli.export",
 )
 
 

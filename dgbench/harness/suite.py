@@ -13,9 +13,10 @@ from pathlib import Path
 import yaml
 
 from dgbench.errors import ConfigError
+from dgbench.harness.executors import EXECUTOR_FIELDS, check_address
 from dgbench.metadata import suite_hash  # noqa: F401  (re-exported: the run's config hash)
 from dgbench.metrics import METRICS, direction
-from dgbench.scenarios.base import for_suite, point_model, suite_scenarios
+from dgbench.scenarios.base import SCENARIOS, for_suite, point_model, suite_scenarios
 from dgbench.scenarios.generation import COMMON_AXES  # noqa: F401  (re-exported)
 from dgbench.tasks import TASKS
 from dgbench.tasks.lm_eval import builtin_suite_dir
@@ -54,18 +55,28 @@ DECODER = Field(dict, fields={
     "prompts": Field(str, help="this decoder's prompt source (overrides the suite's `prompts:`)"),
 })
 
+DECODERS_HELP = "a list of {name, model, engine, knobs}"
+
 SUITE_FIELDS = {
     "name": Field(str, required=True),
     "description": Field(str, default=""),
     "scenario": Field(str, default="latency", choices=suite_scenarios),   # registered in scenarios/
     "seed": Field(int, default=0),
-    # latency/throughput: what the timed calls are prompted with (dgbench/scenarios/prompts.py). No default,
-    # so suites without it keep their config hash; absent means synthetic ids.
-    "prompts": Field(str, help="synthetic, humaneval, sudoku, mc, or a .jsonl/.txt file of prompts"),
+    # latency/throughput: what the timed calls are prompted with (dgbench/scenarios/prompts.py): a source name
+    # or file (a string); serve reads a mapping {source: task|file|synthetic, ...} under the same key
+    # (scenarios/serve/config.py). No default, so suites without it keep their config hash.
+    "prompts": Field(object, help="latency/throughput: synthetic, humaneval, sudoku, mc, or a .jsonl/.txt file "
+                                  "of prompts; serve: {source: task|file|synthetic, ...}"),
     "prompt_fit": Field(str, choices=PROMPT_FITS,
                         help="how texts meet prompt_length: pack (concatenate, cut to exactly prompt_length "
                              "tokens; default) or truncate (one text per row, cut, left-padded)"),
-    "decoders": Field(list, required=True, item=DECODER, help="a list of {name, model, engine, knobs}"),
+    # No default for the two below, so suites without them keep their config hash.
+    "seeds": Field(list, item=Field(int), scalar_ok=True,
+                   help="repeat stochastic decoders once per seed, e.g. [0, 1, 2] (or `run --seeds N`)"),
+    "compare": Field(dict, help="speed at equal accuracy: {margin: 0.02} (absolute) or {margin: 0.99, "
+                                "margin_kind: relative} (MLPerf: at least 99% of the AR reference's accuracy)"),
+    # Required by every scenario that loads a model (all but serve; checked in validate_suite).
+    "decoders": Field(list, item=DECODER, help=DECODERS_HELP),
     "sweep": Field(dict, fields={
         "batch_size": Field(list, default=lambda: [1], scalar_ok=True, item=Field(int, min=1)),
         "gen_length": Field(list, default=lambda: [64], scalar_ok=True, item=Field(int, min=1)),
@@ -81,15 +92,25 @@ SUITE_FIELDS = {
         "min_time_s": Field(float, default=1.0, min=0.0, help="keep repeating until this much was measured"),
         "fixed_length": Field(bool, default=True, help="ignore EOS so every call generates gen_length tokens"),
         "memory": Field(bool, default=True, help="one extra untimed call to measure peak memory"),
+        # No default (config hashes of existing suites stay): batch > 1 points also run each prompt alone.
+        "batch_invariance": Field(bool, help="also generate each prompt of a batch alone (untimed) and store "
+                                             "how many sequences come out identical"),
     }),
     # Telemetry (NVML per GPU, CPU process, RAPL) sampled in a background thread into RUN_DIR/telemetry.csv.
     "telemetry": Field(dict, fields={
         "enabled": Field(bool, default=True, help="sample power, energy, clocks, utilisation during the run"),
         "rate_hz": Field(float, default=10.0, min=0.1, help="samples per second (plus one at every phase change)"),
     }),
+    # Where points run (harness/executors): this process, or a Ray cluster. Not part of the config hash.
+    "executor": Field(dict, fields=EXECUTOR_FIELDS),
     # Quality tasks (scenario: quality). No default, so suites without it keep their config hash; its
     # contents are checked against each registered task's fields (dgbench/tasks/) by _validate_tasks.
     "tasks": Field(dict, help="quality tasks, e.g. {sudoku: {size: 4}, mc: {source: procedural}}"),
+    # Serve scenario (dgbench/scenarios/serve/config.py checks their contents); no defaults either.
+    "endpoint": Field(dict, help="the server under load: {url, model, api, headers_env}"),
+    "endpoints": Field(list, help="several servers: [{name, url, model, api}, ...]"),
+    "load": Field(dict, help="concurrency, request_rate, arrival, num_requests or duration_s, timeout_s"),
+    "slo": Field(dict, help="{ttft_ms, e2e_ms, tpot_ms} for goodput"),
     "gate": Field(dict, fields={
         "threshold": Field(float, default=0.05, min=0.0, help="relative change tolerated by default (a factor: 0.05 = 5% slower or 1/1.05 the throughput)"),
         # alpha and absolute have no default, so suites without them keep their config hash (dgbench/gate/rules.py
@@ -269,6 +290,25 @@ def _validate_gate(suite: dict, loc: Location) -> None:
                               f"{direction(m['name'])}-is-better by definition, not {m['direction']}")
 
 
+COMPARE_FIELDS = {
+    "margin": Field(float, min=0.0, help="non-inferiority margin: absolute accuracy loss tolerated (0.02 = 2 pp), "
+                                        "or with margin_kind: relative the fraction of the reference kept (0.99)"),
+    "margin_kind": Field(str, choices=["absolute", "relative"]),
+}
+
+
+def _validate_compare(suite: dict, loc: Location) -> None:
+    """`compare:` has no defaults (absent stays absent, so config hashes hold); its keys are checked here."""
+    if "compare" not in suite:
+        return
+    compare = validate_mapping(suite["compare"], COMPARE_FIELDS, loc, ("compare",))
+    if compare.get("margin_kind") == "relative" and not 0 < compare.get("margin", 0.99) <= 1:
+        raise ConfigError(f"{loc.at(('compare', 'margin'))}: compare.margin: with margin_kind: relative give the "
+                          f"fraction of the reference accuracy to keep, in (0, 1] (MLPerf: 0.99), got "
+                          f"{compare['margin']!r}")
+    suite["compare"] = compare
+
+
 def _validate_tasks(suite: dict, loc: Location) -> None:
     runs_tasks = for_suite(suite).runs_tasks
     if "tasks" not in suite:
@@ -309,14 +349,33 @@ def _validate_prompts(suite: dict, loc: Location) -> None:
         if for_suite(suite).runs_tasks:
             raise ConfigError(f"{loc.at(path)}: {'.'.join(map(str, path))}: quality suites take their prompts "
                               "from tasks; prompts: is for latency/throughput")
+        if not isinstance(source, str):
+            raise ConfigError(f"{loc.at(path)}: {'.'.join(map(str, path))}: expected a prompt source (synthetic, "
+                              f"humaneval, sudoku, mc or a file path), got {type(source).__name__}; the mapping "
+                              "form {source: ...} is for scenario: serve")
         check_source(source, f"{loc.at(path)}: {'.'.join(map(str, path))}")
 
 
 def validate_suite(data: dict, loc: Location) -> dict:
     suite = validate_mapping(data, SUITE_FIELDS, loc)
-    _resolve_decoders(suite, loc)
+    scenario = for_suite(suite)
+    for other in SCENARIOS.values():   # a section only another scenario reads is a mistake, not a no-op
+        for key in other.suite_sections if other is not scenario else ():
+            if key in suite:
+                raise ConfigError(f"{loc.at((key,))}: {key}: only scenario {other.suite_names[0]} reads this "
+                                  f"section; set scenario: {other.suite_names[0]} or remove it")
+    scenario.validate(suite, loc)
     _validate_tasks(suite, loc)
+    _validate_compare(suite, loc)
+    seeds = suite.get("seeds")
+    if seeds is not None and len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{loc.at(('seeds',))}: seeds: {seeds} repeats a seed; list each seed once")
+    if not scenario.loads_model:
+        return suite
+    _resolve_decoders(suite, loc)
     _validate_prompts(suite, loc)
+    if "decoders" not in suite:
+        raise ConfigError(f"{loc.at(())}: decoders: required key is missing ({DECODERS_HELP})")
     if not suite["decoders"]:
         raise ConfigError(f"{loc.at(('decoders',))}: decoders: at least one decoder is needed")
     m = suite["measure"]
@@ -325,6 +384,7 @@ def validate_suite(data: dict, loc: Location) -> dict:
                           f"({m['max_repetitions']}) is below min_repetitions ({m['min_repetitions']})")
     _validate_decoders(suite, loc)
     _validate_gate(suite, loc)
+    check_address(suite["executor"]["address"], f"{loc.at(('executor', 'address'))}: executor.address")
     suite["lint_warnings"] = lint_suite(suite, loc)
     return suite
 

@@ -33,14 +33,19 @@ class Point:
     # latency/throughput: a text prompt source (dgbench/scenarios/prompts.py); None: synthetic ids.
     prompts: str | None = None
     prompt_fit: str | None = None
+    # The suite's `seeds`: stochastic decoders get one point per seed (params and id carry it); None: the
+    # suite's seed, as before, so ids of existing runs do not change.
+    seed: int | None = None
 
     @property
     def params(self) -> dict:
+        seed = {} if self.seed is None else {"seed": self.seed}
         if self.task is not None:
-            return {"task": self.task, "gen_length": self.gen_length, **{k: self.knobs[k] for k in self.swept_knobs}}
+            return {"task": self.task, "gen_length": self.gen_length, **{k: self.knobs[k] for k in self.swept_knobs},
+                    **seed}
         return {"batch_size": self.batch_size, "gen_length": self.gen_length, "prompt_length": self.prompt_length,
                 **({"prompts": self.prompts} if self.prompts is not None else {}),
-                **{k: self.knobs[k] for k in self.swept_knobs}}
+                **{k: self.knobs[k] for k in self.swept_knobs}, **seed}
 
     @property
     def point_id(self) -> str:
@@ -51,6 +56,8 @@ class Point:
             key.update(task=self.task, task_config=self.task_config, limit=self.limit)
         if self.prompts is not None:   # likewise: synthetic-prompt ids are unchanged
             key.update(prompts=self.prompts, prompt_fit=self.prompt_fit)
+        if self.seed is not None:
+            key["seed"] = self.seed
         return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
     def label(self) -> str:
@@ -68,6 +75,9 @@ class MeasureContext:
     on_rep: Callable | None = None       # progress: on_rep(n) after each repetition or item
     on_sample: Callable | None = None    # one scored sample -> RUN_DIR/samples.jsonl
     mark: Callable | None = None         # telemetry window marks for this point
+    suite: dict | None = None            # the whole validated suite (serve reads its endpoint/load/prompts)
+    on_request: Callable | None = None   # serve: one request sent -> RUN_DIR/requests.jsonl
+    sample_seed: int | None = None       # a `seeds` repeat: sampling seed (prompts and items keep `seed`)
 
 
 class Scenario:
@@ -78,6 +88,18 @@ class Scenario:
     # Telemetry window at the start of a point: "empty" when measure() marks its own repetitions,
     # "rep" when the whole point is one window.
     telemetry_window: ClassVar[str] = "empty"
+    # False for a scenario that measures something outside this process (serve: an endpoint): the runner then
+    # loads no model and calls measure(None, point, None, ctx); its suites have no decoders, and it validates
+    # its own sections (validate) and prints its own dry run (dry_run).
+    loads_model: ClassVar[bool] = True
+    suite_sections: ClassVar[tuple[str, ...]] = ()   # top-level suite keys only this scenario reads
+
+    def validate(self, suite: dict, loc) -> None:
+        """Check and fill in the scenario's own suite sections (scenarios that load no model)."""
+
+    def dry_run(self, suite: dict, points: list, console) -> None:   # pragma: no cover - contract
+        """Print `dgbench run --dry-run` for scenarios that load no model (no forward passes to price)."""
+        raise NotImplementedError
 
     def expand(self, suite: dict) -> list[Point]:   # pragma: no cover - contract
         raise NotImplementedError

@@ -34,23 +34,29 @@ def synthetic_prompts(batch: int, length: int, vocab: int, special, seed: int, d
     return ids.to(device), torch.ones_like(ids, dtype=torch.long).to(device)
 
 
-def run_point(decoder, point, vocab: int, special_ids, device: str, measure: dict, seed: int,
-              on_rep=None, mark=None, spec=None) -> dict:
-    prompt_info = None
+def point_prompts(point, spec, vocab: int, special_ids, seed: int, device: str):
+    """(ids, mask, prompt_source record or None) of a point: text from its `prompts:` source through the
+    model's codec, else synthetic ids."""
     if point.prompts is not None and spec is not None:
-        from dgbench.tasks.codec import codec_for
         from dgbench.scenarios.prompts import text_prompts
+        from dgbench.tasks.codec import codec_for
 
-        prompts, mask, prompt_info = text_prompts(point.prompts, point.prompt_fit or "pack", codec_for(spec),
-                                                  point.batch_size, point.prompt_length,
-                                                  spec.special_tokens["pad"], device)
-    else:
-        prompts, mask = synthetic_prompts(point.batch_size, point.prompt_length, vocab, special_ids, seed, device)
+        return text_prompts(point.prompts, point.prompt_fit or "pack", codec_for(spec), point.batch_size,
+                            point.prompt_length, spec.special_tokens["pad"], device)
+    ids, mask = synthetic_prompts(point.batch_size, point.prompt_length, vocab, special_ids, seed, device)
+    return ids, mask, None
+
+
+def run_point(decoder, point, vocab: int, special_ids, device: str, measure: dict, seed: int,
+              on_rep=None, mark=None, spec=None, sample_seed: int | None = None) -> dict:
+    prompts, mask, prompt_info = point_prompts(point, spec, vocab, special_ids, seed, device)
     clock = Clock(device)
+    sample_seed = seed if sample_seed is None else sample_seed   # a `seeds` repeat: same prompts, other samples
 
     def call(rep: int) -> GenerationRecord:
         # Each repetition has its own seed so sampled trajectories are reproducible rep by rep.
-        return decoder.generate(prompts, mask, point.gen_length, measure["fixed_length"], seed + 1000 + rep, clock)
+        return decoder.generate(prompts, mask, point.gen_length, measure["fixed_length"], sample_seed + 1000 + rep,
+                                clock)
 
     plan = MeasurePlan(measure["warmup"], measure["min_repetitions"], measure["max_repetitions"],
                        measure["min_time_s"])
@@ -89,6 +95,7 @@ def run_point(decoder, point, vocab: int, special_ids, device: str, measure: dic
         "canvas_length": last.canvas_length,
         "sample_tokens": records[0].tokens[0][:64],  # rep 0: the same seed in every decoder
         **({"prompt_source": prompt_info} if prompt_info else {}),
+        "rep0_tokens": records[0].tokens,   # for the batch-invariance check; measure() drops it from the record
         # The denoising trajectory of rep 0's first sequence, when the engine was asked to record it.
         **({"trajectory": records[0].extra["trajectory"]} if records[0].extra.get("trajectory") else {}),
     }
@@ -122,8 +129,18 @@ class GenerationScenario(Scenario):
         return points
 
     def measure(self, decoder, point: Point, spec, ctx: MeasureContext) -> dict:
-        return run_point(decoder, point, spec.text_config["vocab_size"], spec.special_tokens.values(), ctx.device,
-                         ctx.measure, ctx.seed, ctx.on_rep, mark=ctx.mark, spec=spec)
+        result = run_point(decoder, point, spec.text_config["vocab_size"], spec.special_tokens.values(), ctx.device,
+                           ctx.measure, ctx.seed, ctx.on_rep, mark=ctx.mark, spec=spec, sample_seed=ctx.sample_seed)
+        tokens = result.pop("rep0_tokens")
+        if point.batch_size > 1 and ctx.measure.get("batch_invariance"):
+            from dgbench.scenarios.invariance import check_batch_invariance
+
+            sample_seed = ctx.seed if ctx.sample_seed is None else ctx.sample_seed
+            prompts, mask, _ = point_prompts(point, spec, spec.text_config["vocab_size"],   # the same batch
+                                             spec.special_tokens.values(), ctx.seed, ctx.device)
+            result["batch_invariance"] = check_batch_invariance(decoder, point, prompts, mask, ctx.device,
+                                                                ctx.measure, sample_seed, tokens)
+        return result
 
     def dry_run_title(self, suite: dict, n_points: int) -> str:
         m = suite["measure"]

@@ -5,9 +5,16 @@ encodes every task prompt, speed prompt and lm-eval request with it, and applies
 `chat` is on (default: when the tokenizer has one). The embedded and synthetic models ship none and keep
 the byte-level codec (dgbench/tasks/text.py). No torch is imported here; it sits beside text.py, below
 the scenarios and lm-eval adapter that encode with it.
+
+Streaming (dgbench serve, the serve scenario): `stream()` returns an incremental detokenizer. A canvas can
+end inside a multi-byte character; the byte codec keeps the partial bytes for the next chunk (an
+incremental UTF-8 decoder) and the tokenizer codec sends decode(all ids so far) minus the text already
+sent (the usual detokenizer trick), so the concatenated chunk texts equal the decoded whole.
 """
 
 from __future__ import annotations
+
+import codecs
 
 from dgbench.errors import ConfigError
 
@@ -57,6 +64,17 @@ class ByteCodec:
 
     def describe(self) -> dict:
         return {"codec": "bytes", "chat_template": False}
+
+    def stream(self):
+        from dgbench.tasks import text
+
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        off = text.offset(self.spec)
+
+        def piece(ids: list[int], final: bool = False) -> str:
+            raw = bytes(i - off for i in ids if off <= i < off + 256)
+            return decoder.decode(raw, final=final)
+        return piece
 
 
 class TokenizerCodec:
@@ -117,6 +135,9 @@ class TokenizerCodec:
     def decode(self, ids) -> str:
         return self.tokenizer.decode(self.content(ids), skip_special_tokens=True)
 
+    def stream(self):
+        return stream_decoder(self.tokenizer)
+
     def describe(self) -> dict:
         return {"codec": "tokenizer", "tokenizer": self.spec.tokenizer, "chat_template": self.chat,
                 "tokenizer_class": type(self.tokenizer).__name__}
@@ -133,3 +154,18 @@ def codec_for(spec) -> ByteCodec | TokenizerCodec:
     if key not in _LOADED:
         _LOADED[key] = TokenizerCodec(spec)
     return _LOADED[key]
+
+
+def stream_decoder(tokenizer):
+    """piece(ids, final) -> the new text of a streamed chunk, for a transformers tokenizer."""
+    seen: list[int] = []
+    sent = [""]
+
+    def piece(ids: list[int], final: bool = False) -> str:
+        seen.extend(ids)
+        text = tokenizer.decode(seen, skip_special_tokens=True)
+        if not final and text.endswith("\ufffd"):   # an unfinished character: wait for its next bytes
+            return ""
+        out, sent[0] = text[len(sent[0]):], text
+        return out
+    return piece
