@@ -143,11 +143,16 @@ class RooflineContext:
         from dgbench.hardware.roofline import evaluate_point
 
         floor, roof = 0.0, None
-        if self.profile.get("profile_kind") == "measured" and self.device == "cpu" and record["dtype"] == "float32":
-            from dgbench.hardware.measure import floor_for, gemm_roof_for
+        try:
+            if self.profile.get("profile_kind") == "measured" and self.device == "cpu" and record["dtype"] == "float32":
+                from dgbench.hardware.measure import floor_for, gemm_roof_for
 
-            floor, roof = floor_for(self.profile, spec, self.device), gemm_roof_for(self.profile, spec, self.device)
-        record["roofline"] = evaluate_point(record, spec, self.profile, self.profiles, floor, roof)
+                floor, roof = floor_for(self.profile, spec, self.device), gemm_roof_for(self.profile, spec, self.device)
+            record["roofline"] = evaluate_point(record, spec, self.profile, self.profiles, floor, roof)
+        except ValueError:
+            # A checkpoint architecture without a parameter formula or builder (remote code): no roofline
+            # for its points, rather than no points.
+            pass
 
 
 def _error_record(exc: BaseException) -> dict:

@@ -49,7 +49,7 @@ def decoder_provenance(suite: dict) -> list[dict]:
     from dgbench.scenarios.base import point_model
 
     out = []
-    for d in suite["decoders"]:
+    for d in suite.get("decoders") or []:   # none for a scenario that loads no model (serve)
         spec = get(point_model(d))
         out.append({"decoder": d["name"], "model": d["model"], "spec": spec.name, "engine": d["engine"],
                     "paradigm": spec.paradigm, "weights": spec.weights, "checkpoint": spec.checkpoint,
@@ -77,7 +77,7 @@ def _check_fit_first(suite: dict, points, device: str) -> None:
     from dgbench.models.fitcheck import check_fits
     from dgbench.models.registry import get
 
-    for model, dtype in dict.fromkeys((p.model, resolve_dtype(p.dtype, device)) for p in points):
+    for model, dtype in dict.fromkeys((p.model, resolve_dtype(p.dtype, device)) for p in points if p.model):
         check_fits(get(model), device, dtype)
 
 
