@@ -6,9 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from dgbench.errors import DgbenchError
-
-EXIT_OK, EXIT_POINTS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_POINTS_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 RUN_EPILOG = """\
 examples:
@@ -21,7 +19,8 @@ examples:
 
 exit codes: 0 all points measured (and, with --gate-against, the gate passed),
             1 some points failed (recorded in points.jsonl) or the gate found a regression,
-            2 bad input (suite, flag, path, baseline), 130 interrupted (resume with --resume RUN_DIR)
+            2 bad input (suite, flag, path, baseline, results file), 3 internal error (traceback saved),
+            130 interrupted by Ctrl-C, 143 by SIGTERM (either way: resume with --resume RUN_DIR)
 """
 
 LIST_EPILOG = """\
@@ -41,7 +40,9 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse's own errors: one line, exit 2
         self.print_usage(sys.stderr)
-        print(f"dgbench: error: {message}", file=sys.stderr)
+        from dgbench.textsafe import one_line
+
+        print(f"dgbench: error: {one_line(message)}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
 
 
@@ -52,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     from dgbench import __version__
 
     parser.add_argument("--version", action="version", version=f"dgbench {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of any error (also DGBENCH_DEBUG=1); may follow the command too")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a suite and store its results", formatter_class=_Formatter,
@@ -112,29 +115,31 @@ def _command_modules():
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Every command runs inside the one error boundary (dgbench/boundary.py): bad input is one line and
+    # exit 2, a bug is "internal error, please report" with the traceback saved; --debug shows tracebacks.
+    from dgbench.boundary import guarded
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return guarded(lambda: _dispatch([a for a in argv if a != "--debug"]), argv)
+
+
+def _dispatch(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    try:
-        if args.command == "run":
-            from dgbench.cli_run import cmd_run
+    if args.command == "run":
+        from dgbench.cli_run import cmd_run
 
-            return cmd_run(args)
-        if args.command == "list":
-            from dgbench.cli_list import cmd_list
+        return cmd_run(args)
+    if args.command == "list":
+        from dgbench.cli_list import cmd_list
 
-            return cmd_list(args.what)
-        for module in _command_modules():
-            if args.command == module.NAME:
-                return module.main(args)
-    except DgbenchError as e:
-        print(f"dgbench: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("dgbench: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return cmd_list(args.what)
+    for module in _command_modules():
+        if args.command == module.NAME:
+            return module.main(args)
     return EXIT_USAGE
 
 

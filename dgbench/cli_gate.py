@@ -66,6 +66,7 @@ def gate_run(baseline: str, candidate, baselines_dir: str | None = None, markdow
     from dgbench.gate_baselines import baselines_dir as resolve_dir
     from dgbench.gate_baselines import resolve_baseline, save_baseline
     from dgbench.gate_report import console_table, summary_line, write_outputs
+    from dgbench.textsafe import clean
 
     folder = resolve_dir(baselines_dir)
     base_dir, saved_name = resolve_baseline(baseline, folder)
@@ -76,12 +77,12 @@ def gate_run(baseline: str, candidate, baselines_dir: str | None = None, markdow
     out = _console()
     out.print(console_table(result))
     for note in result.notes:
-        out.print(f"  {note}", markup=False)
-    out.print(summary_line(result), markup=False, style="bold green" if result.passed else "bold red")
+        out.print(f"  {clean(note)}", markup=False)
+    out.print(clean(summary_line(result)), markup=False, style="bold green" if result.passed else "bold red")
     write_outputs(result, markdown, junit, json_path)
     if update_baseline and result.passed:
         saved = save_baseline(Path(candidate), saved_name, folder)
-        out.print(f"baseline {saved_name!r} updated from {candidate} ({saved})", markup=False)
+        out.print(clean(f"baseline {saved_name!r} updated from {candidate} ({saved})"), markup=False)
     return EXIT_PASS if result.passed else EXIT_REGRESSION
 
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
+from dgbench.textsafe import markup as escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -50,7 +50,10 @@ def _load_suite(args) -> tuple[dict, Path | None]:
         meta = RunStore(resume).read_meta()
         if args.suite is None and not overrides:
             return meta["suite"], resume
-        return load_suite(args.suite or meta["suite"]["source"], overrides), resume
+        source = args.suite or meta["suite"].get("source")
+        if not source:
+            raise ConfigError(f"{resume}: run.json does not name its suite file; give --suite with --set")
+        return load_suite(source, overrides), resume
     if not args.suite:
         raise ConfigError("run needs --suite NAME|PATH (see `dgbench list suites`) or --resume RUN_DIR")
     return load_suite(args.suite, overrides), None
@@ -97,7 +100,7 @@ def print_dry_run(suite: dict, console: Console) -> None:
         calls_of = lambda pt: calls  # noqa: E731
         title = (f"suite {suite['name']}: {len(points)} points, {calls} calls each at least "
                  f"({m['warmup']} warmup + {m['min_repetitions']} timed + {int(m['memory'])} memory)")
-    table = Table(title=title)
+    table = Table(title=escape(title))
     for col in ("point id", "decoder", "model", "params", "passes/call", "token positions/call"):
         table.add_column(col, justify="right" if "call" in col else "left")
     total_passes = total_pos = 0
@@ -106,7 +109,8 @@ def print_dry_run(suite: dict, console: Console) -> None:
         total_passes += c["passes"] * calls_of(pt)
         total_pos += c["positions"] * calls_of(pt)
         params = " ".join(f"{k}={v}" for k, v in pt.params.items())
-        table.add_row(pt.point_id, pt.decoder, pt.model, params, str(c["passes"]), str(c["positions"]))
+        table.add_row(*[escape(x) for x in (pt.point_id, pt.decoder, pt.model, params, str(c["passes"]),
+                                             str(c["positions"]))])
     console.print(table)
     console.print(f"cost at least: {total_passes} forward passes, {total_pos} token positions "
                   f"(diffusion counted at its step cap; "
@@ -126,14 +130,15 @@ def _progress_ui(console: Console):
             state["task"] = progress.add_task("measuring", total=total)
         task = state["task"]
         if what in ("ok", "failed", "skipped"):
-            progress.update(task, completed=index + 1, description=f"{point.label()} [{what}]")
+            progress.update(task, completed=index + 1, description=escape(f"{point.label()} [{what}]"))
         else:
-            progress.update(task, description=f"{point.label()} ({what})")
+            progress.update(task, description=escape(f"{point.label()} ({what})"))
     return progress, report
 
 
 def cmd_run(args) -> int:
-    from dgbench.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_POINTS_FAILED
+    from dgbench.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_POINTS_FAILED, EXIT_TERMINATED
+    from dgbench.results import ensure_writable_dir
 
     suite, resume = _load(args)
     out = _console()
@@ -153,9 +158,14 @@ def cmd_run(args) -> int:
     from dgbench.harness.runner import run_suite
     from dgbench.report.console import definitions_footer, quality_footer, quality_table, summary_table
 
+    # Where results go must take a file now, not after minutes of loading and measuring.
+    if resume is not None:
+        ensure_writable_dir(resume, "--resume")
+    else:
+        ensure_writable_dir(Path(args.out), "--out")
     device_arg = args.device
     if resume is not None and device_arg == "auto":
-        device_arg = RunStore(resume).read_meta()["hardware"]["device"]
+        device_arg = (RunStore(resume).read_meta().get("hardware") or {}).get("device") or "auto"
     device = resolve_device(device_arg)
     err = _console(stderr=True)
     progress, report = _progress_ui(err)
@@ -169,20 +179,20 @@ def cmd_run(args) -> int:
     if suite["scenario"] == "quality":
         from dgbench.harness.runner import decoder_weights
 
-        out.print(quality_table(outcome.points, title=f"dgbench {suite['name']} on {device} "
-                                                      f"(weights: {decoder_weights(suite)})"))
+        out.print(quality_table(outcome.points, title=escape(f"dgbench {suite['name']} on {device} "
+                                                             f"(weights: {decoder_weights(suite)})")))
         out.print(quality_footer(outcome.points))
     else:
-        out.print(summary_table(outcome.points, title=f"dgbench {suite['name']} on {device} "
-                                                      f"(weights: synthetic)"))
+        out.print(summary_table(outcome.points, title=escape(f"dgbench {suite['name']} on {device} "
+                                                             f"(weights: synthetic)")))
         out.print(definitions_footer(outcome.points))
     ok = sum(p.get("status") == "ok" for p in outcome.points)
-    out.print(f"{ok} points ok, {outcome.failed} failed, {outcome.skipped} already done; {elapsed:.1f} s. "
-              f"Results: {outcome.run_dir}")
+    out.print(escape(f"{ok} points ok, {outcome.failed} failed, {outcome.skipped} already done; {elapsed:.1f} s. "
+                     f"Results: {outcome.run_dir}"))
     if outcome.interrupted:
-        print(f"dgbench: interrupted; finished points are saved. Resume with: dgbench run --resume "
-              f"{outcome.run_dir}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print(f"dgbench: interrupted ({outcome.stopped_by}); finished points are saved. Resume with: "
+              f"dgbench run --resume {outcome.run_dir}", file=sys.stderr)
+        return EXIT_TERMINATED if outcome.stopped_by == "SIGTERM" else EXIT_INTERRUPTED
     if gate_against:
         from dgbench.cli_gate import gate_run
 

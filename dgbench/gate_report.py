@@ -72,7 +72,7 @@ def summary_line(result: GateResult) -> str:
 
 
 def console_table(result: GateResult):
-    from rich.markup import escape
+    from dgbench.textsafe import markup as escape
     from rich.table import Table
 
     table = Table(title=f"dgbench gate: {escape(result.candidate_dir)} vs baseline {escape(result.baseline_dir)}")
@@ -86,7 +86,9 @@ def console_table(result: GateResult):
 
 def _md_cell(text: str) -> str:
     # A pipe or a newline would break the table; < and & would be read as HTML by GitHub.
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    from dgbench.textsafe import clean
+
+    return (clean(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace("|", "\\|").replace("\n", " "))
 
 

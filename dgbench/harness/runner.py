@@ -19,7 +19,8 @@ import dgbench
 from dgbench.errors import ConfigError
 from dgbench.harness.suite import suite_hash
 from dgbench.harness.sweep import Point, expand
-from dgbench.results import RunStore, default_run_dir, utc_stamp
+from dgbench.boundary import Terminated
+from dgbench.results import RunStore, new_run_dir, utc_stamp
 from dgbench.telemetry.recorder import TELEMETRY_FILE
 
 
@@ -30,6 +31,7 @@ class RunOutcome:
     failed: int = 0
     skipped: int = 0
     interrupted: bool = False
+    stopped_by: str = ""  # "SIGINT" or "SIGTERM" when interrupted
 
 
 def git_commit() -> str | None:
@@ -136,14 +138,22 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
     emulated = apply_memory_cap(device, emulate_memory) if emulate_memory else None
     if resume is not None:
         store = RunStore(resume)
+        store.read_meta()  # a run directory at all, before anything is written into it
+        store.lock()       # a second resume of this directory stops here, naming our pid
         meta = store.read_meta()
+        if not isinstance(meta.get("hardware"), dict) or "config_hash" not in meta:
+            store.unlock()
+            raise ConfigError(f"{store.run_file}: lacks 'hardware' or 'config_hash', so it cannot be resumed; "
+                              "start a new run")
         if meta["config_hash"] != suite_hash(suite):
+            store.unlock()
             raise ConfigError(f"{resume}: the suite differs from the one this run started with "
                               f"(config hash {meta['config_hash']} vs {suite_hash(suite)}); resume with the same "
                               "suite and --set options, or start a new run")
         from dgbench.hardware.detect import fingerprint_key
 
         if fingerprint_key(meta["hardware"]) != fingerprint_key(fp):
+            store.unlock()
             raise ConfigError(f"{resume}: started on {fingerprint_key(meta['hardware'])!r}, this machine is "
                               f"{fingerprint_key(fp)!r}; a run mixes no hardware, start a new run here")
         done = store.finished_point_ids()
@@ -151,9 +161,7 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
         meta.setdefault("resumed_utc", []).append(utc_stamp())
         store.write_meta(meta)
     else:
-        store = RunStore(out_dir or default_run_dir(out_root, suite["name"]))
-        if store.run_file.exists():
-            raise ConfigError(f"{store.path}: already holds a run; use --resume {store.path} or another --out")
+        store = RunStore(out_dir or new_run_dir(out_root, suite["name"]))
         meta = run_metadata(suite, device, suite["seed"], fp, profile or match_profile(fp), "running")
         meta["hardware_profile_source"] = "--profile" if profile else "detected"
         if emulated:
@@ -165,7 +173,7 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
     cache = ModelCache()
     roof = RooflineContext(meta.get("hardware_profile"), device)
     telemetry = _start_telemetry(suite, device, store.path)
-    sigint = _SigintLatch()
+    sigint = _SignalLatch()
     try:
         for i, point in enumerate(points):
             sigint.check()
@@ -194,8 +202,11 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
             if progress:
                 progress(point, i, len(points), record["status"])
         meta["status"] = "completed" if outcome.failed == 0 else "completed_with_failures"
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as stop:
+        # SIGINT and SIGTERM end a run the same way: status interrupted, finished points kept;
+        # the CLI exits 130 for SIGINT, 143 (128 + 15) for SIGTERM.
         outcome.interrupted = True
+        outcome.stopped_by = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
         meta["status"] = "interrupted"
     finally:
         sigint.restore()
@@ -214,34 +225,40 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
     return outcome
 
 
-class _SigintLatch:
-    """Ctrl-C raises KeyboardInterrupt as usual and is also remembered, and the sweep checks before every
-    point. Python drops a KeyboardInterrupt that lands inside a finalizer or a C callback ("Exception
-    ignored in ..."), and a run would then measure every remaining point instead of stopping."""
+class _SignalLatch:
+    """Ctrl-C (SIGINT) raises KeyboardInterrupt and SIGTERM raises Terminated, and either is also
+    remembered, and the sweep checks before every point. Python drops an exception raised inside a
+    finalizer or a C callback ("Exception ignored in ..."), and a run would then measure every
+    remaining point instead of stopping."""
 
     def __init__(self):
         import signal
         import threading
 
-        self.hit = threading.Event()
-        self.previous = None
+        self.hit: str = ""
+        self.previous: dict = {}
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._on_sigint)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._on_signal)
 
-    def _on_sigint(self, signum, frame):
-        self.hit.set()
-        raise KeyboardInterrupt
+    def _on_signal(self, signum, frame):
+        import signal
+
+        self.hit = "SIGTERM" if signum == signal.SIGTERM else "SIGINT"
+        self.check()
 
     def check(self) -> None:
-        if self.hit.is_set():
+        if self.hit == "SIGTERM":
+            raise Terminated()
+        if self.hit:
             raise KeyboardInterrupt
 
     def restore(self) -> None:
-        if self.previous is not None:
-            import signal
+        import signal
 
-            signal.signal(signal.SIGINT, self.previous)
-            self.previous = None
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous = {}
 
 
 def _measure(point: Point, device: str, suite: dict, cache: ModelCache, dtype: str, spec, fp: dict,
@@ -264,7 +281,7 @@ def _measure(point: Point, device: str, suite: dict, cache: ModelCache, dtype: s
             result = run_point(decoder, point, spec.text_config["vocab_size"], spec.special_tokens.values(),
                                device, suite["measure"], suite["seed"], on_rep, mark=mark)
         record.update(status="ok", **result)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated):
         raise
     except Exception as exc:  # a failed point is data, not a crash: record it and go on
         record.update(status="failed", error=_error_record(exc))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
+from dgbench.textsafe import markup as escape
 from rich.table import Table
 
 from dgbench.metrics import METRICS

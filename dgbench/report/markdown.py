@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 
+from dgbench.textsafe import clean
+
 from dgbench.report import tables as tb
 from dgbench.report.data import RunView, params_label, summary_of
 from dgbench.report.fmt import display_unit, spread
@@ -20,7 +22,8 @@ MAX_ROWS = 200  # a PR comment over ~65k characters is refused by GitHub
 
 
 def cell(text) -> str:
-    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
+    # Control characters (ANSI/OSC escapes in a decoder name) are shown escaped, never passed through.
+    return html.escape(clean(text), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
 def md_table(header: list[str], rows: list[list]) -> list[str]:
