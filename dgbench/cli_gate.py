@@ -73,6 +73,11 @@ def gate_run(baseline: str, candidate, baselines_dir: str | None = None, markdow
     if update_baseline and saved_name is None:
         raise ConfigError(f"--update-baseline needs --baseline NAME (a baseline saved in {folder}); "
                           f"{baseline!r} is a path")
+    from dgbench.results import ensure_writable_file
+
+    for flag, path in (("--markdown", markdown), ("--junit", junit), ("--json", json_path)):
+        if path:  # an unwritable output is refused before the comparison prints, not after
+            ensure_writable_file(path, flag)
     result = compare_runs(base_dir, Path(candidate), allow_different_hardware=allow_different_hardware)
     out = _console()
     out.print(console_table(result))

@@ -68,6 +68,9 @@ def check_args(args):
         raise ConfigError(f"--out {out}: exists and is not a folder; give a folder path")
     if out.is_dir() and any(out.iterdir()) and not args.force:
         raise ConfigError(f"--out {out}: folder is not empty; pick a new folder or pass --force to overwrite")
+    from dgbench.results import ensure_writable_dir
+
+    ensure_writable_dir(out, "--out")  # before the first training step, not after the last
     return tasks, out
 
 

@@ -130,5 +130,7 @@ def write_outputs(result: GateResult, markdown_path: str | None = None, junit_pa
     for path, text in ((markdown_path, lambda: markdown(result)), (junit_path, lambda: junit_xml(result)),
                        (json_path, lambda: json.dumps(result.to_dict(), indent=2, default=str) + "\n")):
         if path:
+            from dgbench.results import atomic_write_text
+
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(text(), encoding="utf-8")
+            atomic_write_text(Path(path), text())

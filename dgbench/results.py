@@ -93,6 +93,16 @@ def ensure_writable_dir(path: Path, what: str) -> Path:
     return path
 
 
+def ensure_writable_file(path: str | os.PathLike, what: str) -> Path:
+    """Check, before the work that produces it, that an output file can be written: not a folder, and
+    its folder (created) takes a file."""
+    path = Path(path)
+    if path.is_dir():
+        raise DgbenchError(f"{what} {path}: is a folder; give a file path")
+    ensure_writable_dir(path.parent if str(path.parent) else Path("."), what)
+    return path
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Replace `path` with `text` atomically. The temp name is unique (mkstemp), so two processes
     writing the same file never truncate each other's temp file."""
@@ -353,6 +363,8 @@ class RunStore:
             return []
         by_id: dict[str, dict] = {}
         for record in read_jsonl(self.points_file, POINT):
+            record.setdefault("decoder", "?")
+            record.setdefault("model", "?")
             by_id[record["point_id"]] = record
         return list(by_id.values())
 

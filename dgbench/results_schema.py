@@ -30,7 +30,7 @@ class MapOf:
 STATS = {"n?": int, "median?": OPT_NUM, "p10?": OPT_NUM, "p90?": OPT_NUM, "mean?": OPT_NUM,
          "std?": OPT_NUM, "cv?": OPT_NUM, "*": object}
 
-SUITE = {"name": str, "scenario?": str, "seed?": int,
+SUITE = {"name?": str, "scenario?": str, "seed?": int,
          "decoders?": ListOf({"name": str, "model": str, "engine?": str, "knobs?": dict, "*": object}),
          "sweep?": dict, "measure?": dict, "gate?": {"threshold?": OPT_NUM, "alpha?": OPT_NUM,
                                                        "metrics?": ListOf({"name": str, "direction?": str,
@@ -44,7 +44,9 @@ RUN = {"schema_version": int, "suite": SUITE, "suite_name?": str, "config_hash?"
        "finished_utc?": str, "resumed_utc?": ListOf(str), "telemetry?": dict, "roofline_profile?": dict,
        "hardware_profile?": OPT_STR, "weights?": OPT_STR, "*": object}
 
-POINT = {"point_id": str, "status": str, "decoder": str, "model": str, "engine?": str, "dtype?": str,
+# Only point_id is required (hand-written and older records carry little else); read_jsonl fills in
+# decoder and model as "?" when absent, since every table keys its rows by them.
+POINT = {"point_id": str, "status?": str, "decoder?": str, "model?": str, "engine?": str, "dtype?": str,
          "paradigm?": str, "params?": MapOf(object), "knobs?": dict, "reps?": MapOf(ListOf(OPT_NUM)),
          "pooled?": MapOf(ListOf(OPT_NUM)), "summary?": MapOf(STATS), "memory?": (dict, type(None)),
          "error?": {"kind?": str, "message?": str, "*": object}, "telemetry?": (dict, type(None)),
