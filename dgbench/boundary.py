@@ -55,12 +55,14 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
-def install_sigterm() -> None:
-    """Turn SIGTERM into `Terminated` in the main thread (a no-op elsewhere, where signals cannot be set)."""
+def install_sigterm():
+    """Turn SIGTERM into `Terminated` in the main thread (a no-op elsewhere, where signals cannot be set);
+    returns the previous handler (None when nothing was installed)."""
     import threading
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    return None
 
 
 def debug_enabled(argv: list[str] | None) -> bool:
@@ -122,7 +124,15 @@ def _say(message: str) -> None:
 def guarded(body: Callable[[], int], argv: list[str] | None = None) -> int:
     """Run one command and map how it ended to an exit code (see the module docstring)."""
     debug = debug_enabled(argv)
-    install_sigterm()
+    previous = install_sigterm()
+    try:
+        return _run(body, debug)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(body: Callable[[], int], debug: bool) -> int:
     try:
         return body()
     except SystemExit as e:  # argparse's own usage errors (already one line), --help, --version

@@ -38,11 +38,10 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # argparse's own errors: one line, exit 2
-        self.print_usage(sys.stderr)
+    def error(self, message):  # argparse's own errors: one line (the usage is one --help away), exit 2
         from dgbench.textsafe import one_line
 
-        print(f"dgbench: error: {one_line(message)}", file=sys.stderr)
+        print(f"dgbench: error: {one_line(message)} (see `{self.prog} --help`)", file=sys.stderr)
         sys.exit(EXIT_USAGE)
 
 

@@ -46,8 +46,12 @@ def _load_suite(args) -> tuple[dict, Path | None]:
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
     if args.resume:
+        from dgbench.results_schema import RESUMABLE, require
+
         resume = Path(args.resume)
         meta = RunStore(resume).read_meta()
+        require(meta, RESUMABLE, str(RunStore(resume).run_file),
+                "this run cannot be resumed (it was not written by `dgbench run`); start a new run")
         if args.suite is None and not overrides:
             return meta["suite"], resume
         source = args.suite or meta["suite"].get("source")

@@ -77,6 +77,8 @@ def ensure_writable_dir(path: Path, what: str) -> Path:
     training starts: a read-only filesystem, /proc, a path through a regular file or a full disk is
     then one line now instead of a crash after the work. `what` names the flag (e.g. "--out")."""
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise DgbenchError(f"{what} {path}: exists and is not a folder; give a folder path")
     try:
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".dgbench-write-check-", dir=path)
@@ -166,24 +168,26 @@ def repair_torn_tail(path: Path) -> Path | None:
 
 
 def open_append(path: Path):
-    """An append handle on a JSON-lines file whose torn tail (if any) was repaired first."""
+    """An unbuffered append handle on a JSON-lines file whose torn tail (if any) was repaired first.
+    Unbuffered, so a failed write leaves nothing pending in a buffer that a later flush could add."""
     repair_torn_tail(path)
-    return open(path, "ab")
+    return open(path, "ab", buffering=0)
 
 
 def write_record(fh, record: dict) -> None:
     """Append one JSON line and make it durable (fsync) before returning. A write that fails midway
     (ENOSPC, EFBIG) is cut back to where it began, so the file never ends in a fragment."""
     line = (json.dumps(record, sort_keys=True, default=str) + "\n").encode("utf-8")
-    start = fh.seek(0, os.SEEK_END)
+    fd = fh.fileno()
+    start = os.lseek(fd, 0, os.SEEK_END)
     try:
-        fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
+        view = memoryview(line)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
     except OSError:
         try:
-            fh.truncate(start)
-            fh.flush()
+            os.ftruncate(fd, start)
         except OSError:
             pass
         raise

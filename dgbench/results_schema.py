@@ -53,6 +53,11 @@ POINT = {"point_id": str, "status?": str, "decoder?": str, "model?": str, "engin
          "roofline?": (dict, type(None)), "wall_s?": OPT_NUM, "correct?": ListOf((bool, int)),
          "item_ids?": ListOf((str, int)), "quality?": (dict, type(None)), "*": object}
 
+# What `run --resume` needs beyond RUN: the resolved suite it re-expands and the run's identity.
+RESUMABLE = {"config_hash": str, "hardware": {"device": str, "*": object},
+             "suite": {"name": str, "scenario": str, "seed": int, "decoders": list, "sweep": dict, "measure": dict,
+                       "*": object}, "*": object}
+
 SAMPLE = {"point_id": str, "*": object}
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dgbench.textsafe import markup as escape
+from rich.markup import escape
+
+from dgbench.textsafe import markup
 from rich.table import Table
 
 from dgbench.metrics import METRICS
@@ -53,7 +55,7 @@ def summary_table(points: list[dict], title: str = "") -> Table:
             mem = p.get("memory") or {}
             row.append(_fmt(mem.get("peak_mem_bytes"), 1 / 2**20) if mem else "-")
             row.append(str(s.get("e2e_s", {}).get("n", 0)))
-        table.add_row(*[escape(c) for c in row])
+        table.add_row(*[markup(c) for c in row])
     return table
 
 
@@ -86,7 +88,7 @@ def quality_table(points: list[dict], title: str = "") -> Table:
                     f"{_pct(q.get('accuracy'))} [{_pct(q.get('low'))}-{_pct(q.get('high'))}]",
                     spread(s.get("committed_tok_s")), spread(s.get("nfe")), spread(s.get("tokens_per_forward")),
                     spread(s.get("e2e_s"), 1e3)]
-        table.add_row(*[escape(c) for c in row])
+        table.add_row(*[markup(c) for c in row])
     return table
 
 
