@@ -136,23 +136,32 @@ def capabilities() -> dict:
                "sys.exit(0 if r==0 else os.strerror(ctypes.get_errno()))")
     caps["namespaces"], caps["namespaces_error"] = _probe([sys.executable, "-I", "-c", unshare])
     caps["namespaces"] = caps["namespaces"] and caps["root"]
-    candidates = [sys.executable, getattr(sys, "_base_executable", ""), shutil.which("python3") or "",
-                  "/usr/bin/python3", "/usr/local/bin/python3"]
     caps["python"], caps["python_errors"], caps["ro_paths"] = None, {}, []
-    modes = [True, False] if caps["namespaces"] else [False]
-    for use_ns in modes:
-        for exe in dict.fromkeys(os.path.realpath(c) for c in candidates if c and os.path.exists(c)):
-            ro = _ro_paths(exe)
-            r = _launch("import math, hashlib, re\nprint('ok')", exe, ro, use_ns=use_ns, netns=use_ns,
-                        caps=caps, timeout_s=20, memory_mb=512, max_procs=32, disk_mb=8)
-            if r.status == "passed" and r.stdout_tail.strip() == "ok":
-                caps["python"], caps["ro_paths"], caps["mount_namespace"] = exe, ro, use_ns
-                return caps
-            caps["python_errors"][f"{exe} (namespaces={use_ns})"] = (r.detail or r.stderr_tail)[-300:]
+    for use_ns in ([True, False] if caps["namespaces"] else [False]):
+        exe, ro = find_python(caps, use_ns)
+        if exe:
+            caps["python"], caps["ro_paths"], caps["mount_namespace"] = exe, ro, use_ns
+            return caps
         if use_ns:
             caps["namespaces_error"] = "setup failed: " + "; ".join(caps["python_errors"].values())[:300]
     caps["mount_namespace"] = False
     return caps
+
+
+def find_python(caps: dict, use_ns: bool) -> tuple[str | None, list[str]]:
+    """The first interpreter that starts and runs inside the sandbox in this mode, and its read-only
+    paths. Without a mount namespace the private uid must be able to reach it on the host (a pyenv
+    build under /root, mode 700, cannot be); inside one, its prefix is bound in."""
+    candidates = [sys.executable, getattr(sys, "_base_executable", ""), shutil.which("python3") or "",
+                  "/usr/bin/python3", "/usr/local/bin/python3"]
+    for exe in dict.fromkeys(os.path.realpath(c) for c in candidates if c and os.path.exists(c)):
+        ro = _ro_paths(exe)
+        r = _launch("import math, hashlib, re\nprint('ok')", exe, ro, use_ns=use_ns, netns=use_ns,
+                    caps=caps, timeout_s=20, memory_mb=512, max_procs=32, disk_mb=8)
+        if r.status == "passed" and r.stdout_tail.strip() == "ok":
+            return exe, ro
+        caps.setdefault("python_errors", {})[f"{exe} (namespaces={use_ns})"] = (r.detail or r.stderr_tail)[-300:]
+    return None, []
 
 
 def _limits(memory_mb: int, max_procs: int) -> list[tuple[int, int]]:

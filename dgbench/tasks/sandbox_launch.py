@@ -239,4 +239,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Exception as exc:  # noqa: BLE001 - any step that raises is a failed lock-down, reported as such
+        fail(f"{type(exc).__name__}: {exc}")
