@@ -172,6 +172,11 @@ def cmd_run(args) -> int:
         device_arg = (RunStore(resume).read_meta().get("hardware") or {}).get("device") or "auto"
     device = resolve_device(device_arg)
     err = _console(stderr=True)
+    from dgbench.harness import tested_set
+
+    untested = tested_set.describe(tested_set.differences(tested_set.installed()))
+    if untested:  # said before measuring: every number of this run carries it (run.json and the report too)
+        out.print(f"[yellow]warning:[/] {escape(untested)}")
     progress, report = _progress_ui(err)
     started = time.time()
     with progress:

@@ -44,11 +44,17 @@ def git_commit() -> str | None:
 
 
 def versions() -> dict:
-    import torch
-    import transformers
+    from dgbench.harness import tested_set
 
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "dgbench": dgbench.__version__}
+    return {"python": platform.python_version(), **tested_set.installed(), "dgbench": dgbench.__version__}
+
+
+def tested_set_record(found: dict) -> dict:
+    """How the versions compare with constraints.txt: {"differs": {...}, "note": line or None}."""
+    from dgbench.harness import tested_set
+
+    diff = tested_set.differences(found)
+    return {"file": "constraints.txt", "differs": diff, "note": tested_set.describe(diff)}
 
 
 class ModelCache:
@@ -112,7 +118,8 @@ def decoder_weights(suite: dict) -> str:
 def run_metadata(suite: dict, device: str, seed: int, fp: dict, profile: str | None, status: str) -> dict:
     return {
         "suite": suite, "suite_name": suite["name"], "config_hash": suite_hash(suite), "seed": seed,
-        "git_commit": git_commit(), "versions": versions(), "hardware": fp, "hardware_profile": profile,
+        "git_commit": git_commit(), "versions": (found := versions()), "tested_set": tested_set_record(found),
+        "hardware": fp, "hardware_profile": profile,
         "weights": decoder_weights(suite), "created_utc": utc_stamp(), "status": status,
         "command": " ".join(sys.argv),
     }
