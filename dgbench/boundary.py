@@ -79,20 +79,40 @@ def describe_os_error(e: OSError) -> str:
     return f"{where + ': ' if where else ''}{words}" + (f"; {fix}" if fix else "")
 
 
+_PATH_NAMES = ("path", "file", "filename", "source", "manifest", "run_dir", "folder")
+
+
+def _input_named_in(tb) -> str | None:
+    """The file being read when an error without a file name (UnicodeDecodeError, RecursionError) was
+    raised: the innermost frame holding a local named like a path. A hint for the message only."""
+    frames = []
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        for name in _PATH_NAMES:
+            value = frame.f_locals.get(name)
+            if isinstance(value, (str, os.PathLike)) and str(value):
+                return str(value)
+    return None
+
+
 def describe(exc: BaseException) -> str | None:
     """The one line for an error caused by input, or None when it is a bug."""
     if isinstance(exc, DgbenchError):
         return str(exc)
-    if isinstance(exc, UnicodeDecodeError):
-        bad = exc.object[exc.start:exc.start + 1].hex() if isinstance(exc.object, bytes) else "?"
-        return (f"input is not {exc.encoding} text (byte 0x{bad} at offset {exc.start}); save the file as "
-                "UTF-8")
     if isinstance(exc, OSError):
         return describe_os_error(exc)
+    where = _input_named_in(exc.__traceback__)
+    prefix = f"{where}: " if where else ""
+    if isinstance(exc, UnicodeDecodeError):
+        bad = exc.object[exc.start:exc.start + 1].hex() if isinstance(exc.object, bytes) else "?"
+        return (f"{prefix}input is not {exc.encoding} text (byte 0x{bad} at offset {exc.start}); save the file "
+                "as UTF-8")
     if isinstance(exc, RecursionError):
-        return "input is nested too deeply to read (recursion limit); flatten the file"
+        return f"{prefix}input is nested too deeply to read (recursion limit); flatten the file"
     if isinstance(exc, MemoryError):
-        return "out of memory while handling the input; it is too large for this machine"
+        return f"{prefix}out of memory while handling the input; it is too large for this machine"
     return None
 
 

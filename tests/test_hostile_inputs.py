@@ -236,3 +236,42 @@ def test_every_case_id_is_unique():
     ids = [c[0] for c in CASES]
     assert len(ids) == len(set(ids)) and len(ids) >= 50
     assert os.environ.get("DGBENCH_DEBUG") in (None, "", "0")
+
+
+def test_an_undecodable_file_read_anywhere_is_named(tmp_path, capsys, monkeypatch):
+    """A reader that lets a UnicodeDecodeError out still gets a line naming the file it was reading."""
+    import dgbench.cli_list as cli_list
+
+    bad = tmp_path / "notes.txt"
+    bad.write_bytes(b"\xff\xfe")
+
+    def reads(what):
+        path = bad
+        return len(path.read_text(encoding="utf-8"))
+
+    monkeypatch.setattr(cli_list, "cmd_list", reads)
+    assert main(["list", "models"]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "not utf-8 text" in err and len(err.strip().splitlines()) == 1
+
+
+def test_publish_links_are_relative_and_encoded(tmp_path, capsys):
+    for name in ("javascript:alert(1)", 'a"b<c>#?', "ok"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.json").write_text(json.dumps({"created_utc": "x\x1b[2J", "headline": ["h"]}))
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "report.json").write_bytes(b"\xff\xfe")
+    assert main(["publish", str(tmp_path)]) == 0
+    html = (tmp_path / "index.html").read_text()
+    import re
+
+    hrefs = [h for h in re.findall(r'href="([^"]*)"', html) if not h.startswith("data:")]
+    assert len(hrefs) == 3 and all(h.startswith("./") and h.endswith("/index.html") for h in hrefs), hrefs
+    assert "./javascript%3Aalert%281%29/index.html" in hrefs and "could not be read" in html
+
+
+def test_a_long_suite_name_still_makes_a_valid_run_directory(tmp_path):
+    from dgbench.results import new_run_dir
+
+    path = new_run_dir(tmp_path, "x" * 1000 + "\x1b[2J/../..")
+    assert path.is_dir() and path.parent == tmp_path and len(path.name.encode()) < 255

@@ -229,3 +229,14 @@ def test_a_failed_lock_down_step_is_a_sandbox_error_not_a_pass():
     r = sandbox._launch("print('ran anyway')", "/nonexistent/python3", caps["ro_paths"], use_ns=False,
                         netns=False, caps=caps, timeout_s=20, memory_mb=512, max_procs=32, disk_mb=16)
     assert r.status == "error" and "setup failed" in r.detail and "ran anyway" not in r.stdout_tail, r
+
+
+def test_each_code_sample_records_how_it_was_isolated():
+    from dgbench.tasks import code_infill
+
+    item = code_infill.single_line_items()[0]
+    summary = code_infill.sandbox_summary(code_infill.run_item(item, item.middle))
+    assert summary["status"] == "passed" and set(summary["isolation"]) >= {"filesystem", "network", "seccomp", "disk"}
+    assert isinstance(summary["weaker"], list)
+    if IS_ROOT and capabilities()["mount_namespace"] and capabilities()["seccomp"]:
+        assert summary["weaker"] == []

@@ -106,8 +106,10 @@ def code_items(config: dict, limit: int | None, seed: int, paradigm: str = "auto
         def score(text, item=item):
             # Single-line items take the first generated line; multi-line ones the whole text.
             middle = text.split("\n", 1)[0] + "\n" if config["set"] == "single" else text
-            passed = code_infill.pass_at_1(item, middle, timeout_s=5)
-            return middle, passed, {"exact_match": code_infill.exact_match(item, middle), "pass_at_1": passed}
+            ran = code_infill.run_item(item, middle, timeout_s=5)
+            passed = ran.status == "passed"   # pass@1 (see code_infill.pass_at_1)
+            return middle, passed, {"exact_match": code_infill.exact_match(item, middle), "pass_at_1": passed,
+                                    "sandbox": code_infill.sandbox_summary(ran)}
         if paradigm == "diffusion":
             template = "_" * CODE_GAP + item.suffix[:CODE_SUFFIX_CONTEXT]
             items.append(TaskItem(item.item_id, item.prefix, score, template, tuple(range(CODE_GAP)), CODE_GAP,

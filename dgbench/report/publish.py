@@ -39,7 +39,7 @@ def find_reports(folder: Path) -> tuple[list[dict], list[str]]:
                             "machine": "; ".join(data.get("machines") or []), "suite": ", ".join(data.get("suites") or []),
                             "commit": ", ".join(c for c in data.get("commits") or [] if c),
                             "headline": [str(x) for x in data.get("headline") or []]})
-        except (json.JSONDecodeError, OSError, AttributeError, TypeError) as exc:
+        except (ValueError, OSError, AttributeError, TypeError, RecursionError) as exc:  # ValueError: JSON, UTF-8
             skipped.append(f"{rel.as_posix()}/{MANIFEST} could not be read ({type(exc).__name__}); re-create that "
                            "report with dgbench report.")
     entries.sort(key=lambda e: (e["created"], e["name"]), reverse=True)

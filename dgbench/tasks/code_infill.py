@@ -97,6 +97,15 @@ def run_item(item: InfillItem, text: str, sandbox: Callable[..., SandboxResult] 
     return sandbox(program(item, text), timeout_s=timeout_s)
 
 
+def sandbox_summary(result: SandboxResult) -> dict:
+    """What a sample records about the run of its program: how it ended and how it was isolated, with
+    `weaker` naming any mechanism this host lacked (empty where every layer took effect)."""
+    m = result.mechanisms
+    return {"status": result.status, "detail": result.detail[:200],
+            "isolation": {k: m.get(k) for k in ("filesystem", "network", "seccomp", "landlock", "disk", "user")},
+            "weaker": list(m.get("weaker", []))}
+
+
 def pass_at_1(item: InfillItem, text: str, sandbox: Callable[..., SandboxResult] = run_python,
               timeout_s: float = 10) -> bool:
     """One sample per item, so pass@1 of the item is whether this completion passes its tests;
