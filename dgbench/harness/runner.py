@@ -216,7 +216,9 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
         outcome.stopped_by = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
         meta["status"] = "interrupted"
     finally:
-        sigint.restore()
+        # A second Ctrl-C or a SIGTERM while the run is being closed must not cut the final run.json
+        # write short: from here signals are only remembered.
+        sigint.defer()
         if telemetry[0]:
             telemetry[0].stop()
             meta["telemetry"] = {"file": TELEMETRY_FILE, "rate_hz": telemetry[0].rate_hz,
@@ -226,8 +228,11 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
                                         ("name", "profile_kind", "peak_flops", "memory_bandwidth_bytes_s",
                                          "measurements", "floors", "gemm_roofs", "file")}
         meta["finished_utc"] = utc_stamp()
-        store.write_meta(meta)
-        store.close()
+        try:
+            store.write_meta(meta)
+        finally:
+            store.close()
+            sigint.restore()
     outcome.points = store.read_points()
     return outcome
 
@@ -243,6 +248,7 @@ class _SignalLatch:
         import threading
 
         self.hit: str = ""
+        self.deferred = False
         self.previous: dict = {}
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -252,7 +258,11 @@ class _SignalLatch:
         import signal
 
         self.hit = "SIGTERM" if signum == signal.SIGTERM else "SIGINT"
-        self.check()
+        if not self.deferred:
+            self.check()
+
+    def defer(self) -> None:
+        self.deferred = True
 
     def check(self) -> None:
         if self.hit == "SIGTERM":

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from dgbench.errors import ConfigError
-from dgbench.harness.suite_yaml import MAX_SUITE_BYTES, load_yaml_text, parse_yaml  # noqa: F401 (parse_yaml: API)
+from dgbench.safe_yaml import MAX_SUITE_BYTES, load_yaml_text, parse_yaml  # noqa: F401 (parse_yaml: API)
 from dgbench.metrics import METRICS, direction
 from dgbench.validation import Field, Location, did_you_mean, validate, validate_mapping
 

@@ -1,5 +1,6 @@
-"""Reading suite YAML safely: a size cap, UTF-8 with the line of a bad byte, one parse with aliases
-refused and nesting bounded, and a path-to-line map for error messages.
+"""Reading YAML input safely (suites, --set values, hardware profiles): a size cap, UTF-8 with the line
+of a bad byte, one parse with aliases refused and nesting bounded, and a path-to-line map for error
+messages. Imports nothing of dgbench's above errors/validation, so any layer may use it.
 
 Limits on a suite file (a real one is a few KB): bigger, deeper or aliased input is refused before it
 can cost minutes or gigabytes (a 500-byte alias bomb expands to gigabytes; 20,000 nested brackets
@@ -81,7 +82,7 @@ def _yaml_error(e: yaml.YAMLError, source: str) -> ConfigError:
     return ConfigError(f"{source}{line}: YAML syntax error: {problem}")
 
 
-def read_suite_text(path: Path) -> str:
+def read_suite_text(path: Path) -> str:  # any YAML input file, not only suites
     """The file's text, refused when over MAX_SUITE_BYTES or not UTF-8 (with the line of the first bad byte)."""
     try:
         with open(path, "rb") as f:
