@@ -188,12 +188,12 @@ def cmd_run(args) -> int:
     if suite["scenario"] == "quality":
         from dgbench.harness.runner import decoder_weights
 
-        out.print(quality_table(outcome.points, title=escape(f"dgbench {suite['name']} on {device} "
-                                                             f"(weights: {decoder_weights(suite)})")))
+        out.print(quality_table(outcome.points, title=f"dgbench {suite['name']} on {device} "
+                                                      f"(weights: {decoder_weights(suite)})"))
         out.print(quality_footer(outcome.points))
     else:
-        out.print(summary_table(outcome.points, title=escape(f"dgbench {suite['name']} on {device} "
-                                                             f"(weights: synthetic)")))
+        out.print(summary_table(outcome.points, title=f"dgbench {suite['name']} on {device} "
+                                                      f"(weights: synthetic)"))
         out.print(definitions_footer(outcome.points))
     ok = sum(p.get("status") == "ok" for p in outcome.points)
     out.print(escape(f"{ok} points ok, {outcome.failed} failed, {outcome.skipped} already done; {elapsed:.1f} s. "

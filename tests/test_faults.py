@@ -198,17 +198,21 @@ def test_sigterm_torn_tail_and_concurrent_resume_lose_no_point(tmp_path):
 
 
 @can_unshare
-def test_a_read_only_out_folder_is_refused_before_measuring(tmp_path):
+@pytest.mark.parametrize("fault, message", [("read-only", "Read-only file system"),
+                                            ("full", "No space left on device")])
+def test_an_unwritable_out_folder_is_refused_before_measuring(fault, message, tmp_path):
     suite = tmp_path / "faults.yaml"
     suite.write_text(TINY)
     ro = tmp_path / "ro"
     ro.mkdir()
-    cmd = " ".join([f"mount -t tmpfs -o size=1m none {ro} && mount -o remount,ro {ro} && exec",
+    make = {"read-only": f"mount -o remount,ro {ro}",
+            "full": f"mkdir {ro}/results && (dd if=/dev/zero of={ro}/fill bs=4k 2>/dev/null; true)"}[fault]
+    cmd = " ".join([f"mount -t tmpfs -o size=1m none {ro} && {make} && exec",
                     *dgbench_argv(), "run", "--suite", str(suite), "--out", str(ro / "results")])
     started = time.monotonic()
     proc = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", cmd], capture_output=True,
                           text=True, timeout=240, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     lines = [x for x in proc.stderr.splitlines() if x.strip()]
-    assert proc.returncode == 2 and len(lines) == 1 and "Read-only file system" in lines[0], proc.stderr
+    assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
     assert "--out" in lines[0] and "Traceback" not in proc.stderr
     assert time.monotonic() - started < 120  # refused at the start, not after loading and measuring

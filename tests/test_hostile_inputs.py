@@ -275,3 +275,33 @@ def test_a_long_suite_name_still_makes_a_valid_run_directory(tmp_path):
 
     path = new_run_dir(tmp_path, "x" * 1000 + "\x1b[2J/../..")
     assert path.is_dir() and path.parent == tmp_path and len(path.name.encode()) < 255
+
+
+EVIL = "ar\x1b]0;pwned\x07\x1b[2J\r\u202e|[bold]x[/bold]"
+
+
+def test_terminal_escapes_in_names_never_reach_the_output(tmp_path, capsys):
+    """A decoder named with OSC/CSI escapes, a carriage return and a bidi override: the run table,
+    `report --format md` and `gate` show it escaped, never raw."""
+    import io
+
+    from rich.console import Console
+
+    from dgbench.report.console import summary_table
+
+    p = {**GOOD_POINT, "decoder": EVIL, "model": EVIL, "params": {"batch_size": 1, "gen_length": 8, EVIL: EVIL},
+         "summary": {"committed_tok_s": {"n": 5, "median": 100.0, "p10": 99.0, "p90": 101.0}}}
+    buf = io.StringIO()
+    Console(file=buf, width=300, force_terminal=False).print(summary_table([p], title=EVIL))
+    outputs = {"run table": buf.getvalue()}
+    base, cand = run_dir(tmp_path / "b", points=[p]), run_dir(tmp_path / "c", points=[p])
+    assert main(["report", "--format", "md", cand]) == 0
+    outputs["report md"] = capsys.readouterr().out
+    md = tmp_path / "gate.md"
+    assert main(["gate", "--baseline", base, "--candidate", cand, "--markdown", str(md)]) in (0, 1)
+    outputs["gate"] = capsys.readouterr().out
+    outputs["gate markdown"] = md.read_text()
+    for where, text in outputs.items():
+        assert "\\x1b" in text, (where, text)   # shown, escaped
+        for raw in ("\x1b", "\x07", "\r", "\u202e"):
+            assert raw not in text, (where, repr(raw))

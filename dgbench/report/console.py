@@ -31,13 +31,13 @@ def summary_table(points: list[dict], title: str = "") -> Table:
     # Metric columns that no point has (in-step throughput in an AR-only run, acceptance without
     # speculative rows) are left out rather than shown empty.
     columns = [c for c in COLUMNS if any(c[1] in p.get("summary", {}) for p in points)] or COLUMNS[:1]
-    table = Table(title=title, show_lines=False)
+    table = Table(title=markup(title), show_lines=False)
     table.add_column("decoder", no_wrap=True)
     table.add_column("model", no_wrap=True)
     table.add_column("batch", justify="right")
     table.add_column("gen tok", justify="right")
     for k in knob_names:
-        table.add_column(k, justify="right")
+        table.add_column(markup(k), justify="right")
     for header, _, _ in columns:
         table.add_column(header, justify="right")
     table.add_column("peak MiB", justify="right")
@@ -71,7 +71,7 @@ def definitions_footer(points: list[dict]) -> str:
 
 def quality_table(points: list[dict], title: str = "") -> Table:
     """One row per (decoder, task): accuracy with its 95% Wilson interval, and speed over the same calls."""
-    table = Table(title=title, show_lines=False)
+    table = Table(title=markup(title), show_lines=False)
     for header in ("decoder", "model", "task", "n", "accuracy [95% Wilson]", "committed tok/s", "NFE passes",
                    "tok/forward", "e2e ms"):
         table.add_column(header, justify="left" if header in ("decoder", "model", "task") else "right",
