@@ -8,7 +8,8 @@ else is a bug in dgbench: it still surfaces, as "internal error, please report" 
 saved to a file. `--debug` (or DGBENCH_DEBUG=1) prints the full traceback of any error instead.
 
 Exit codes: 0 ok, 1 some points failed / gate regression, 2 bad input, 3 internal error,
-130 interrupted by SIGINT (Ctrl-C), 143 terminated by SIGTERM (both leave a run `interrupted`).
+130 interrupted by SIGINT (Ctrl-C), 143 terminated by SIGTERM (both leave a run `interrupted`),
+141 the reader of stdout went away (`dgbench list models | head`), as a tool killed by SIGPIPE reports.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from datetime import datetime, timezone
 from dgbench.errors import DgbenchError
 from dgbench.textsafe import one_line
 
-EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 3, 130, 143
+EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_BROKEN_PIPE = 2, 3, 130, 143, 141
 DEBUG_ENV = "DGBENCH_DEBUG"
 
 # What to do about an OSError, by errno: the message names the path, the system's words, and this.
@@ -156,6 +157,8 @@ def _run(body: Callable[[], int], debug: bool) -> int:
     try:
         return body()
     except SystemExit as e:  # argparse's own usage errors (already one line), --help, --version
+        if isinstance(e.code, str):  # sys.exit("message"): say it as one line
+            _say(f"error: {e.code}")
         return e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_USAGE)
     except KeyboardInterrupt:
         if debug:
@@ -174,14 +177,13 @@ def _run(body: Callable[[], int], debug: bool) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except (OSError, ValueError):
             pass
-        return EXIT_USAGE
+        return EXIT_BROKEN_PIPE
     except BaseException as e:  # noqa: BLE001 - this is the boundary: every way out is mapped here
         line = describe(e)
         if debug:
             traceback.print_exc()
         if line is not None:
-            if not debug:
-                _say(f"error: {line}")
+            _say(f"error: {line}")
             return getattr(e, "exit_code", EXIT_USAGE)
         saved = save_traceback(e)
         where = f"; the traceback is in {saved}" if saved else ""
