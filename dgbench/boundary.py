@@ -23,10 +23,9 @@ import traceback
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from dgbench.errors import DgbenchError
+from dgbench.errors import (EXIT_BROKEN_PIPE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE,
+                            DgbenchError)
 from dgbench.textsafe import one_line
-
-EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_BROKEN_PIPE = 2, 3, 130, 143, 141
 DEBUG_ENV = "DGBENCH_DEBUG"
 
 # What to do about an OSError, by errno: the message names the path, the system's words, and this.

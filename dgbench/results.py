@@ -379,3 +379,9 @@ class RunStore:
 def load_run(path: str | os.PathLike) -> tuple[dict, list[dict]]:
     store = RunStore(Path(path))
     return store.read_meta(), store.read_points()
+
+
+def fingerprint_key(fp: dict) -> str:
+    """The part of a fingerprint that must match for two runs to be comparable (stored in run.json as
+    `hardware`: the GPU's name, else the CPU model and its logical core count)."""
+    return fp.get("gpu_name") or f"{fp.get('cpu_model')} x{fp.get('cpu_cores_logical')}"

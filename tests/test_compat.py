@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from dgbench import compat
-from dgbench.harness import tested_set
+from dgbench import tested_set
 
 
 def new_style(x, cache=None):          # transformers >= 5.24

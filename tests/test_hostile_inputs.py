@@ -183,7 +183,7 @@ def test_the_real_command_line_is_just_as_clean(case, tmp_path):
 
 
 def test_a_bug_is_an_internal_error_with_its_traceback_saved(tmp_path, capsys, monkeypatch):
-    import dgbench.cli_list as cli_list
+    import dgbench.cli.listing as cli_list
 
     def broken(what):
         raise KeyError("a bug, not bad input")
@@ -208,7 +208,7 @@ def test_a_bug_is_an_internal_error_with_its_traceback_saved(tmp_path, capsys, m
 def test_os_errors_anywhere_are_one_line(tmp_path, capsys, monkeypatch):
     """The boundary is general: an OSError, UnicodeDecodeError, RecursionError or MemoryError from any
     command (here injected into `list`) is one line and exit 2."""
-    import dgbench.cli_list as cli_list
+    import dgbench.cli.listing as cli_list
 
     errors = [PermissionError(13, "Permission denied", "/some/file"),
               UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
@@ -240,7 +240,7 @@ def test_every_case_id_is_unique():
 
 def test_an_undecodable_file_read_anywhere_is_named(tmp_path, capsys, monkeypatch):
     """A reader that lets a UnicodeDecodeError out still gets a line naming the file it was reading."""
-    import dgbench.cli_list as cli_list
+    import dgbench.cli.listing as cli_list
 
     bad = tmp_path / "notes.txt"
     bad.write_bytes(b"\xff\xfe")

@@ -17,6 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from dgbench.errors import ConfigError
+from dgbench.tasks.base import Task, TaskItem, count, register_task
+from dgbench.validation import Field
 
 # Grid side -> box shape (rows, cols). 6x6 uses 2-row x 3-column boxes, the usual convention.
 BOXES: dict[int, tuple[int, int]] = {4: (2, 2), 6: (2, 3), 9: (3, 3)}
@@ -343,3 +345,41 @@ def format_prompt(puzzle: Puzzle, paradigm: str, style: str = "instruction") -> 
     if paradigm == "diffusion":
         return SudokuPrompt(prompt, text, [k for k, ch in enumerate(text) if ch == BLANK_CHAR])
     raise ConfigError(f"unknown paradigm {paradigm!r} for sudoku; use 'autoregressive' or 'diffusion'")
+
+
+@register_task
+class SudokuTask(Task):
+    name = "sudoku"
+    description = ("4x4/6x6/9x9 Sudoku with a unique solution (seeded generator or your puzzle file); solved rate, "
+                   "blank-cell accuracy, violations by kind")
+    fields = {
+        "size": Field(int, default=4, choices=[4, 6, 9]),
+        "clues": Field(int, default=8, min=0, help="given cells per puzzle"),
+        "n": Field(int, default=50, min=1, help="puzzles (before --limit)"),
+        "prompt": Field(str, default="instruction", choices=["instruction", "compact"],
+                        help="instruction: the rules spelled out; compact: the bare grid (dgbench's trained pair)"),
+    }
+
+    def gen_length(self, config: dict) -> int:
+        return config["size"] * config["size"] + config["size"]   # the grid with its newlines
+
+    def check(self, config: dict, suite: dict, paradigms: list[str], loc) -> None:
+        if config["clues"] > config["size"] ** 2:
+            raise ConfigError(f"{loc.at(('tasks', 'sudoku', 'clues'))}: tasks.sudoku.clues: {config['clues']} is "
+                              f"more than the {config['size'] ** 2} cells of a {config['size']}x{config['size']} grid")
+
+    def items(self, config: dict, limit: int | None, seed: int, paradigm: str) -> list[TaskItem]:
+        size = config["size"]
+        items = []
+        for puzzle in generate_puzzles(size, count(config, limit), config["clues"], seed):
+            def score(text, puzzle=puzzle):
+                grid = parse_grid(text, size)
+                result = check(puzzle, grid)
+                answer = render_grid(grid, size) if grid is not None else None
+                return answer, result.solved, {"cell_accuracy": result.cell_accuracy}
+            # Diffusion gets the grid as its canvas with the givens fixed in place and fills the blanks;
+            # AR writes the grid left to right after the prompt.
+            formatted = format_prompt(puzzle, paradigm, config["prompt"])
+            items.append(TaskItem(puzzle.id, formatted.prompt, score, formatted.canvas_template,
+                                  tuple(formatted.blank_positions)))
+        return items

@@ -45,7 +45,7 @@ def evaluate(model, objective: str, tasks, n: int, knobs: dict | None = None, ba
     """{task: {n, correct, accuracy, low, high, outputs}} over the first n held-out items of each task."""
     import torch
 
-    from dgbench.tasks.scoring import wilson_interval
+    from dgbench.stats import wilson_interval
     from dgbench.tasks.text import decode, encode_template
     from dgbench.telemetry.timing import Clock
     from dgbench.training.data import GEN_LENGTH, heldout_items

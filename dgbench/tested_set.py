@@ -12,7 +12,7 @@ import re
 from importlib import metadata
 from pathlib import Path
 
-CONSTRAINTS = Path(__file__).resolve().parents[1] / "_data" / "constraints.txt"
+CONSTRAINTS = Path(__file__).resolve().parent / "_data" / "constraints.txt"
 
 # What a run records: the packages its numbers depend on (torch is pinned outside the file: TORCH_SPEC).
 RECORDED = ("torch", "transformers", "tokenizers", "huggingface_hub", "safetensors", "accelerate", "lm_eval",
