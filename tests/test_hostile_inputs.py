@@ -57,6 +57,11 @@ def run_dir(tmp: Path, meta=None, points=None, raw_meta: bytes | None = None, ra
     return str(d)
 
 
+def with_file(run: str, name: str, content: bytes) -> str:
+    (Path(run) / name).write_bytes(content)
+    return run
+
+
 GOOD_POINT = {"point_id": "p1", "status": "ok", "decoder": "ar", "model": "m",
               "reps": {"committed_tok_s": [100, 101, 99, 100, 102]}}
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n" \
@@ -135,6 +140,11 @@ CASES = [
     ("report-summary-is-string", lambda t: ["report", "--format", "md",
                                             run_dir(t, points=[{**GOOD_POINT, "summary": {"e2e_s": "fast"}}])],
      "summary"),
+    ("report-telemetry-not-utf8", lambda t: ["report", "--format", "md", with_file(run_dir(t), "telemetry.csv",
+                                                                                  b"t_s,source\n1,\xff\xfe\n")],
+     "telemetry.csv"),
+    ("report-samples-line-is-list", lambda t: ["report", "--format", "md", with_file(run_dir(t), "samples.jsonl",
+                                                                                    b"[1]\n")], "samples.jsonl:1"),
     ("report-missing-run", lambda t: ["report", "--format", "md", str(t / "nothing")], "no such run directory"),
     ("gate-metric-is-string", lambda t: ["gate", "--baseline", run_dir(t / "b", points=[
         {**GOOD_POINT, "reps": {"committed_tok_s": "fast"}}]), "--candidate", run_dir(t / "c")], "committed_tok_s"),
