@@ -18,8 +18,9 @@ OPT_STR = (str, type(None))
 
 
 class ListOf:
-    def __init__(self, item):
+    def __init__(self, item, none_ok: bool = False):
         self.item = item
+        self.none_ok = none_ok   # null allowed (lm-eval points without per-document results)
 
 
 class MapOf:
@@ -50,8 +51,8 @@ POINT = {"point_id": str, "status?": str, "decoder?": str, "model?": str, "engin
          "paradigm?": str, "params?": MapOf(object), "knobs?": dict, "reps?": MapOf(ListOf(OPT_NUM)),
          "pooled?": MapOf(ListOf(OPT_NUM)), "summary?": MapOf(STATS), "memory?": (dict, type(None)),
          "error?": {"kind?": str, "message?": str, "*": object}, "telemetry?": (dict, type(None)),
-         "roofline?": (dict, type(None)), "wall_s?": OPT_NUM, "correct?": ListOf((bool, int)),
-         "item_ids?": ListOf((str, int)), "quality?": (dict, type(None)), "*": object}
+         "roofline?": (dict, type(None)), "wall_s?": OPT_NUM, "correct?": ListOf((bool, int, type(None)), none_ok=True),
+         "item_ids?": ListOf((str, int), none_ok=True), "quality?": (dict, type(None)), "*": object}
 
 # What `run --resume` needs beyond RUN: the resolved suite it re-expands and the run's identity.
 RESUMABLE = {"config_hash": str, "hardware": {"device": str, "*": object},
@@ -94,6 +95,8 @@ def check(value, rule, path: tuple = ()) -> str | None:
                 return problem
         return None
     if isinstance(rule, ListOf):
+        if value is None and rule.none_ok:
+            return None
         if not isinstance(value, list):
             return f"{_where(path)}: expected a list, got {type(value).__name__}"
         for i, item in enumerate(value):
