@@ -8,6 +8,8 @@ exit codes every command returns (one table, so `run --gate-against` and `gate` 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_INTERNAL, EXIT_TERMINATED, EXIT_BROKEN_PIPE = 3, 143, 141
 EXIT_POINTS_FAILED = EXIT_REGRESSION = EXIT_DOES_NOT_FIT = EXIT_FAILED
+# `dgbench gate --cannot-tell fail`: no regression found, but the noise hides changes above the threshold.
+EXIT_CANNOT_TELL = 3
 
 
 class DgbenchError(Exception):

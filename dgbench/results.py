@@ -36,6 +36,7 @@ SAMPLES_FILE = "samples.jsonl"
 LOCK_FILE = ".lock"
 # Run directory names stay well under NAME_MAX (255 bytes on ext4/xfs/tmpfs) with the stamp and suffix.
 MAX_NAME_BYTES = 120
+REQUESTS_FILE = "requests.jsonl"   # serve scenario: one line per request sent
 
 
 def utc_stamp(now: datetime | None = None) -> str:
@@ -273,6 +274,7 @@ class RunStore:
     path: Path
     _points_fh: Any = field(default=None, repr=False)
     _samples_fh: Any = field(default=None, repr=False)
+    _requests_fh: Any = field(default=None, repr=False)
 
     @property
     def run_file(self) -> Path:
@@ -347,8 +349,12 @@ class RunStore:
         """Append one scored quality sample (samples.jsonl)."""
         self._append("_samples_fh", self.samples_file, record)
 
+    def append_request(self, record: dict) -> None:
+        """Append one request of a serve point (requests.jsonl)."""
+        self._append("_requests_fh", self.path / REQUESTS_FILE, record)
+
     def close(self) -> None:
-        for attr in ("_points_fh", "_samples_fh"):
+        for attr in ("_points_fh", "_samples_fh", "_requests_fh"):
             if getattr(self, attr) is not None:
                 getattr(self, attr).close()
                 setattr(self, attr, None)
@@ -385,3 +391,15 @@ def fingerprint_key(fp: dict) -> str:
     """The part of a fingerprint that must match for two runs to be comparable (stored in run.json as
     `hardware`: the GPU's name, else the CPU model and its logical core count)."""
     return fp.get("gpu_name") or f"{fp.get('cpu_model')} x{fp.get('cpu_cores_logical')}"
+
+
+def point_fingerprint_key(point: dict, run_hardware: dict | None) -> str:
+    """The fingerprint key of the hardware that measured `point`: its own placement (a Ray run's points,
+    a merged shard's) or else its run's hardware."""
+    placement = point.get("placement") or {}
+    return placement.get("fingerprint_key") or fingerprint_key(placement.get("fingerprint") or run_hardware or {})
+
+
+def hardware_keys(points: list[dict], run_hardware: dict | None) -> list[str]:
+    """Every distinct fingerprint key among `points`, sorted; more than one: a mixed cluster's run."""
+    return sorted({point_fingerprint_key(p, run_hardware) for p in points})

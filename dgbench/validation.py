@@ -37,6 +37,7 @@ class Field:
     scalar_ok: bool = False                            # a list field that also takes one scalar
     min: float | None = None
     max: float | None = None   # unset for an integer: INT_MAX below
+    allow_inf: bool = False    # +inf is a value here (serve: request_rate inf = no pacing); NaN never is
     help: str = ""
     allow_none: bool = False
 
@@ -90,7 +91,7 @@ def validate(value: Any, rule: Field, loc: Location, path: tuple = ()) -> Any:
         got = type(value).__name__ if value is not None else "nothing"
         raise ConfigError(f"{where}: {name}: expected {_TYPE_NAMES.get(rule.type, rule.type.__name__)}"
                           f"{' (or a list of them)' if rule.scalar_ok else ''}, got {got} ({value!r})")
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value) and not (rule.allow_inf and value == math.inf):
         raise ConfigError(f"{where}: {name}: must be a finite number, got {value!r}")
     if isinstance(value, str) and not value.isprintable():
         from dgbench.textsafe import clean
