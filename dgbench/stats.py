@@ -27,11 +27,14 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def summarize(values: Sequence[float]) -> dict[str, float]:
-    """n, median, p10, p90, mean, std and coefficient of variation of raw values."""
+    """n, median (= p50), p10, p90, p99, mean, std and coefficient of variation of raw values.
+
+    p99 uses the same linear interpolation: with n < 100 values it lies between the two largest, so it
+    says little beyond the maximum (reports mark it; dgbench.analysis.percentiles.p99_is_max)."""
     xs = [float(v) for v in values if v is not None and not math.isnan(float(v))]
     n = len(xs)
     if n == 0:
-        return {"n": 0, "median": math.nan, "p10": math.nan, "p90": math.nan,
+        return {"n": 0, "median": math.nan, "p10": math.nan, "p50": math.nan, "p90": math.nan, "p99": math.nan,
                 "mean": math.nan, "std": math.nan, "cv": math.nan}
     mean = sum(xs) / n
     std = math.sqrt(sum((x - mean) ** 2 for x in xs) / (n - 1)) if n > 1 else 0.0
@@ -39,7 +42,9 @@ def summarize(values: Sequence[float]) -> dict[str, float]:
         "n": n,
         "median": percentile(xs, 50),
         "p10": percentile(xs, 10),
+        "p50": percentile(xs, 50),
         "p90": percentile(xs, 90),
+        "p99": percentile(xs, 99),
         "mean": mean,
         "std": std,
         "cv": std / mean if mean else math.nan,

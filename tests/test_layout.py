@@ -1,6 +1,6 @@
 """The package's import graph, read from the source with `ast` (nothing is imported): arrows point down
 the layers (cli -> harness -> scenarios -> integrations -> backends/tasks/telemetry/hardware -> models ->
-decoding; report and gate sit beside the base modules), there is no import circle between modules, and
+decoding; report, analysis and gate sit beside the base modules), there is no import circle between modules, and
 the torch-free parts (report/, gate/, results.py) name neither torch nor transformers, not even lazily.
 
 Every import counts, also those inside functions: a lazy import still makes a circle in the design,
@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "dgbench"
 LAYERS = {
     "cli": 9, "serving": 8.5, "harness": 8, "scenarios": 7, "integrations": 6, "training": 5,
     "backends": 4, "tasks": 4, "telemetry": 4, "hardware": 4,
-    "models": 3, "decoding": 2, "report": 1.5, "gate": 1,
+    "models": 3, "decoding": 2, "report": 1.5, "analysis": 1.2, "gate": 1,
     "metadata": 0, "tested_set": 0, "compat": 0, "results": 0, "metrics": 0, "stats": 0, "validation": 0,
     "errors": 0, "__init__": 0,
     # hostile input and faults (issue 16): the error boundary, bounded YAML, the results schema, safe text
@@ -31,7 +31,8 @@ ALLOWED_UPWARD = {
     ("dgbench.models.registry", "dgbench.training.backbone"):
         "the reference pair's spec reads the training backbone's config (pure data, no torch)",
 }
-TORCH_FREE = ("dgbench.report", "dgbench.gate", "dgbench.results", "dgbench.textsafe", "dgbench.boundary")
+TORCH_FREE = ("dgbench.report", "dgbench.gate", "dgbench.results", "dgbench.analysis", "dgbench.textsafe",
+              "dgbench.boundary")
 HEAVY = ("torch", "transformers")
 
 

@@ -46,6 +46,12 @@ class Decoder:
                  clock) -> GenerationRecord:  # pragma: no cover - contract
         raise NotImplementedError
 
+    @staticmethod
+    def stochastic(knobs: dict) -> bool:
+        """Whether two seeds can give different tokens with these knobs: the sweep repeats such decoders over a
+        suite's `seeds`. AR engines sample only with do_sample; diffusion engines override this."""
+        return bool(knobs.get("do_sample"))
+
     @classmethod
     def cost_estimate(cls, spec, knobs: dict, batch: int, prompt_length: int, gen_length: int) -> dict:
         """Forward passes and token positions one call costs (`dgbench run --dry-run`), at most: the

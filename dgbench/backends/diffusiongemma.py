@@ -143,6 +143,8 @@ def entropy_bound_spec(model, spec, knobs: dict, fixed_length: bool):
                  "dgbench's canvas loop (entropy-bound renoising) over DiffusionGemma's modules; "
                  "token-identical to transformers' generate", DGBENCH_DIFFUSION_KNOBS)
 class DgbenchDiffusionDecoder(InPlaceFillMixin, CanvasCostMixin, Decoder):
+    stochastic = staticmethod(lambda knobs: max(knobs.get("t_max", 0.0), knobs.get("t_min", 0.0)) > 0)  # as hf-diffusion
+
     def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock,
                  fixed=None, on_output=None) -> GenerationRecord:
         import torch

@@ -51,6 +51,11 @@ def canvas_length_override(model, length: int | None):
                  "transformers' DiffusionGemmaForBlockDiffusion.generate (reference implementation)",
                  DIFFUSIONGEMMA_KNOBS)
 class HFDiffusionDecoder(CanvasCostMixin, Decoder):
+    @staticmethod
+    def stochastic(knobs: dict) -> bool:
+        # Uniform renoising samples every step at the scheduled temperature; at 0 it is argmax throughout.
+        return max(knobs.get("t_max", 0.0), knobs.get("t_min", 0.0)) > 0
+
     def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock) -> GenerationRecord:
         import torch
 

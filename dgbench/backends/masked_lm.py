@@ -199,6 +199,11 @@ def masked_spec(spec, knobs: dict, gen_length: int, fixed_length: bool, to_fill:
                  "masked diffusion (LLaDA remasking, Dream scores, Fast-dLLM threshold and KV caches) over a "
                  "masked LM or a decoder run bidirectionally", MASKED_KNOBS)
 class MaskedDiffusionDecoder(InPlaceFillMixin, Decoder):
+    @staticmethod
+    def stochastic(knobs: dict) -> bool:
+        # Gumbel noise above temperature 0, or positions remasked at random (LLaDA's "random" remasking).
+        return knobs.get("temperature", 0.0) > 0 or knobs.get("remasking") == "random"
+
     @classmethod
     def cost_estimate(cls, spec, knobs: dict, batch: int, prompt_length: int, gen_length: int) -> dict:
         if spec.paradigm != "diffusion":   # a decoder-only model run causally: one pass per token

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "dgbench.cli.publish",
     "dgbench.cli.merge",
     "dgbench.cli.serve",
+    "dgbench.cli.export",
 )
 
 

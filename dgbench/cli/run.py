@@ -47,6 +47,9 @@ def add_parser(sub, formatter) -> None:
     run.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]",
                      help="where to run (default: auto = cuda:0 if visible, else cpu)")
     run.add_argument("--seed", type=int, help="override the suite's seed (prompts and sampling)")
+    run.add_argument("--seeds", type=int, metavar="N",
+                     help="repeat stochastic decoders over N sampling seeds (seed, seed+1, ...): per-seed results "
+                          "and mean +- between-seed spread (same as the suite's seeds: [...])")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override any suite field, value in YAML: --set sweep.gen_length=[32,64] "
                           "--set decoders.0.knobs.max_denoising_steps=8 (repeatable)")
@@ -81,6 +84,11 @@ def _load(args) -> tuple[dict, Path | None]:
     if limit is not None and limit < 1:
         raise ConfigError(f"--limit {limit}: give a positive number of items per task")
     suite, resume = _load_suite(args)
+    n_seeds = getattr(args, "seeds", None)
+    if n_seeds is not None:
+        if n_seeds < 1:
+            raise ConfigError(f"--seeds {n_seeds}: give a positive number of sampling seeds")
+        suite["seeds"] = [suite["seed"] + i for i in range(n_seeds)]   # the suite's seed and the next N - 1
     if limit is not None:
         from dgbench.scenarios import for_suite
 
@@ -100,6 +108,7 @@ def _load_suite(args) -> tuple[dict, Path | None]:
     overrides = list(args.overrides)
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
+
     if args.resume:
         from dgbench.results_schema import RESUMABLE, require
 
@@ -244,6 +253,10 @@ def main(args) -> int:
     for renderable in scenario.console_summary(outcome.points, f"dgbench {suite['name']} on {device} "
                                                               f"(weights: {weights})"):
         out.print(renderable)
+    from dgbench.report.console import answer_lines
+
+    for line in answer_lines(suite, outcome.points):   # the answer: diffusion vs AR, equal accuracy, AUP, ...
+        out.print(line, soft_wrap=True)
     ok = sum(p.get("status") == "ok" for p in outcome.points)
     out.print(f"{ok} points ok, {outcome.failed} failed, {outcome.skipped} already done; {elapsed:.1f} s. "
               f"Results: {outcome.run_dir}")

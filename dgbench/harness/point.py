@@ -6,6 +6,7 @@ record with its error, never a crash.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from pathlib import Path
@@ -61,6 +62,8 @@ def _measure(point: Point, scenario, ctx: MeasureContext, cache: ModelCache, dty
     try:
         model = cache.get(spec, device, dtype)
         decoder = ENGINES[point.engine].factory(model, spec, point.knobs)
+        if point.seed is not None:   # a `seeds` repeat samples with its own seed; prompts and items keep the suite's
+            ctx = dataclasses.replace(ctx, sample_seed=point.seed)
         record.update(status="ok", **scenario.measure(decoder, point, spec, ctx))
     except (KeyboardInterrupt, Terminated):
         raise

@@ -57,6 +57,11 @@ SUITE_FIELDS = {
     # torch.manual_seed takes [-2**63, 2**64); dgbench adds small offsets per call and item, so seeds stay
     # within 32 bits (what numpy's and most other RNGs accept too).
     "seed": Field(int, default=0, min=0, max=SEED_MAX, help="a non-negative integer below 2**32"),
+    # No default for the two below, so suites without them keep their config hash.
+    "seeds": Field(list, item=Field(int, min=0, max=SEED_MAX), scalar_ok=True,
+                   help="repeat stochastic decoders once per seed, e.g. [0, 1, 2] (or `run --seeds N`)"),
+    "compare": Field(dict, help="speed at equal accuracy: {margin: 0.02} (absolute) or {margin: 0.99, "
+                                "margin_kind: relative} (MLPerf: at least 99% of the AR reference's accuracy)"),
     # Required by every scenario that loads a model (all but serve; checked in validate_suite).
     "decoders": Field(list, item=DECODER, help=DECODERS_HELP),
     "sweep": Field(dict, fields={
@@ -74,6 +79,9 @@ SUITE_FIELDS = {
         "min_time_s": Field(float, default=1.0, min=0.0, help="keep repeating until this much was measured"),
         "fixed_length": Field(bool, default=True, help="ignore EOS so every call generates gen_length tokens"),
         "memory": Field(bool, default=True, help="one extra untimed call to measure peak memory"),
+        # No default (config hashes of existing suites stay): batch > 1 points also run each prompt alone.
+        "batch_invariance": Field(bool, help="also generate each prompt of a batch alone (untimed) and store "
+                                             "how many sequences come out identical"),
     }),
     # Telemetry (NVML per GPU, CPU process, RAPL) sampled in a background thread into RUN_DIR/telemetry.csv.
     "telemetry": Field(dict, fields={
@@ -234,6 +242,25 @@ def _validate_gate(suite: dict, loc: Location) -> None:
                               f"{direction(m['name'])}-is-better by definition, not {m['direction']}")
 
 
+COMPARE_FIELDS = {
+    "margin": Field(float, min=0.0, help="non-inferiority margin: absolute accuracy loss tolerated (0.02 = 2 pp), "
+                                        "or with margin_kind: relative the fraction of the reference kept (0.99)"),
+    "margin_kind": Field(str, choices=["absolute", "relative"]),
+}
+
+
+def _validate_compare(suite: dict, loc: Location) -> None:
+    """`compare:` has no defaults (absent stays absent, so config hashes hold); its keys are checked here."""
+    if "compare" not in suite:
+        return
+    compare = validate_mapping(suite["compare"], COMPARE_FIELDS, loc, ("compare",))
+    if compare.get("margin_kind") == "relative" and not 0 < compare.get("margin", 0.99) <= 1:
+        raise ConfigError(f"{loc.at(('compare', 'margin'))}: compare.margin: with margin_kind: relative give the "
+                          f"fraction of the reference accuracy to keep, in (0, 1] (MLPerf: 0.99), got "
+                          f"{compare['margin']!r}")
+    suite["compare"] = compare
+
+
 def _validate_tasks(suite: dict, loc: Location) -> None:
     runs_tasks = for_suite(suite).runs_tasks
     if "tasks" not in suite:
@@ -271,6 +298,10 @@ def validate_suite(data: dict, loc: Location) -> dict:
                                   f"section; set scenario: {other.suite_names[0]} or remove it")
     scenario.validate(suite, loc)
     _validate_tasks(suite, loc)
+    _validate_compare(suite, loc)
+    seeds = suite.get("seeds")
+    if seeds is not None and len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{loc.at(('seeds',))}: seeds: {seeds} repeats a seed; list each seed once")
     if not scenario.loads_model:
         return suite
     if "decoders" not in suite:

@@ -7,6 +7,9 @@ from rich.markup import escape
 from dgbench.textsafe import markup
 from rich.table import Table
 
+from dgbench.analysis.percentiles import NOTE as PERCENTILE_NOTE
+from dgbench.analysis.percentiles import tail
+from dgbench.analysis.points import op_label
 from dgbench.metrics import METRICS
 from dgbench.report.fmt import num as _fmt
 from dgbench.report.fmt import pct as _pct
@@ -40,6 +43,7 @@ def summary_table(points: list[dict], title: str = "") -> Table:
         table.add_column(markup(k), justify="right")
     for header, _, _ in columns:
         table.add_column(header, justify="right")
+    table.add_column("e2e ms p50/p90/p99", justify="right")
     table.add_column("peak MiB", justify="right")
     table.add_column("n", justify="right")
     for p in points:
@@ -48,10 +52,11 @@ def summary_table(points: list[dict], title: str = "") -> Table:
         row += [str(params.get(k, "")) for k in knob_names]
         if p.get("status") != "ok":
             err = p.get("error", {})
-            row += [f"FAILED: {err.get('kind', '?')}"] + ["" for _ in columns[1:]] + ["", ""]
+            row += [f"FAILED: {err.get('kind', '?')}"] + ["" for _ in columns[1:]] + ["", "", ""]
         else:
             s = p.get("summary", {})
             row += [spread(s.get(metric), scale) for _, metric, scale in columns]
+            row.append(tail_cell(p, "e2e_s", 1e3))
             mem = p.get("memory") or {}
             row.append(_fmt(mem.get("peak_mem_bytes"), 1 / 2**20) if mem else "-")
             row.append(str(s.get("e2e_s", {}).get("n", 0)))
@@ -64,7 +69,16 @@ def definitions_footer(points: list[dict]) -> str:
     if any("acceptance_rate" in p.get("summary", {}) for p in points):
         used.add("acceptance_rate")
     lines = [f"  {METRICS[m].name} ({METRICS[m].unit}): {METRICS[m].definition}" for m in sorted(used)]
-    return escape("Cells are median [p10-p90] over n timed repetitions (after warmup).\n" + "\n".join(lines))
+    return escape("Cells are median [p10-p90] over n timed repetitions (after warmup). " + PERCENTILE_NOTE + "\n"
+                  + "\n".join(lines))
+
+
+def tail_cell(point: dict, metric: str, scale: float = 1.0) -> str:
+    """'p50/p90/p99' with a * on p99 when n < 100 (then it is in effect the maximum)."""
+    t = tail(point, metric)
+    if not t:
+        return "-"
+    return f"{_fmt(t['p50'], scale)}/{_fmt(t['p90'], scale)}/{_fmt(t['p99'], scale)}" + ("*" if t["p99_is_max"] else "")
 
 
 # ---------------------------------------------------------------- quality scenario
@@ -73,21 +87,21 @@ def quality_table(points: list[dict], title: str = "") -> Table:
     """One row per (decoder, task): accuracy with its 95% Wilson interval, and speed over the same calls."""
     table = Table(title=markup(title), show_lines=False)
     for header in ("decoder", "model", "task", "n", "accuracy [95% Wilson]", "committed tok/s", "NFE passes",
-                   "tok/forward", "e2e ms"):
+                   "tok/forward", "e2e ms", "e2e ms p50/p90/p99"):
         table.add_column(header, justify="left" if header in ("decoder", "model", "task") else "right",
                          no_wrap=header in ("decoder", "model"))
     for p in points:
-        row = [p["decoder"], p["model"], str(p.get("task") or p.get("params", {}).get("task", "?"))]
+        row = [op_label(p), p["model"], str(p.get("task") or p.get("params", {}).get("task", "?"))]
         if p.get("status") != "ok":
             err = p.get("error", {})
-            row += ["", f"FAILED: {err.get('kind', '?')}: {err.get('message', '')}"[:80], "", "", "", ""]
+            row += ["", f"FAILED: {err.get('kind', '?')}: {err.get('message', '')}"[:80], "", "", "", "", ""]
         else:
             q = p.get("quality", {})
             s = p.get("summary", {})
             row += [str(q.get("n", 0)),
                     f"{_pct(q.get('accuracy'))} [{_pct(q.get('low'))}-{_pct(q.get('high'))}]",
                     spread(s.get("committed_tok_s")), spread(s.get("nfe")), spread(s.get("tokens_per_forward")),
-                    spread(s.get("e2e_s"), 1e3)]
+                    spread(s.get("e2e_s"), 1e3), tail_cell(p, "e2e_s", 1e3)]
         table.add_row(*[markup(c) for c in row])
     return table
 
@@ -105,8 +119,9 @@ def mcnemar_lines(points: list[dict]) -> list[str]:
                 if a.get("item_ids") != b.get("item_ids"):
                     continue
                 t = mcnemar(a["correct"], b["correct"])
-                lines.append(f"  {task}: {a['decoder']} vs {b['decoder']} on {len(a['correct'])} items: "
-                             f"b01={t['b01']} ({b['decoder']} right, {a['decoder']} wrong), b10={t['b10']}, "
+                la, lb = op_label(a), op_label(b)
+                lines.append(f"  {task}: {la} vs {lb} on {len(a['correct'])} items: "
+                             f"b01={t['b01']} ({lb} right, {la} wrong), b10={t['b10']}, "
                              f"p={t['p_value']:.3g} ({t['method']})")
     return lines
 
@@ -114,10 +129,26 @@ def mcnemar_lines(points: list[dict]) -> list[str]:
 def quality_footer(points: list[dict]) -> str:
     lines = ["Accuracy: share of items scored correct (sudoku solved, multiple choice letter, code infill pass@1), "
              "with its 95% Wilson interval.",
-             "Speed cells are median [p10-p90] over the same generations (one call per item, batch 1, stops at EOS).",
+             "Speed cells are median [p10-p90] over the same generations (one call per item, batch 1, stops at EOS). "
+             + PERCENTILE_NOTE,
              "Models with synthetic (random) weights score about zero: their numbers check the pipeline, not the "
              "models; the trained reference pair (ref-diffusion, ref-ar) gives real accuracies."]
     tests = mcnemar_lines(points)
     if tests:
         lines += ["McNemar (paired, same items):"] + tests
     return escape("\n".join(lines))
+
+
+# ---------------------------------------------------------------- the answer (dgbench.analysis)
+
+def answer_lines(suite: dict, points: list[dict]) -> list[str]:
+    """After the table: one line per diffusion/AR pair per matched point, then equal accuracy, AUP, crossover,
+    seeds and batch invariance, and the definitions of what those lines print (escaped for rich)."""
+    from dgbench.analysis.summary import analyze_run, lines, used_definitions
+
+    answer = analyze_run({"suite": suite, "seed": suite.get("seed", 0)}, points)
+    body = lines(answer)
+    if not body:
+        return [escape(answer["no_pairs"])] if answer["no_pairs"] else []
+    defs = [f"  {name} ({unit}): {text}" for name, unit, text in used_definitions(answer)]
+    return [escape(line) for line in body] + [escape("Definitions:\n" + "\n".join(defs))]

@@ -29,13 +29,28 @@ def pareto_front(items: list[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: items[i][0])
 
 
-def plane_entries(points: list[dict], label_of) -> dict[str, list[dict]]:
-    """Per task: the points that carry both a speed summary and an accuracy."""
+def plane_entries(points: list[dict], label_of, curve_of=None) -> dict[str, list[dict]]:
+    """Per task: the points that carry both a speed summary and an accuracy. `label_of` names each marker
+    (the operating point: decoder and knob values); `curve_of` names the curve it belongs to (a decoder's
+    operating points are joined in the order of their knob values), by default its own label."""
+    curve_of = curve_of or label_of
     out: dict[str, list[dict]] = {}
     for p in points:
         if p.get("status") == "ok" and p.get("quality") and summary_of(p, "committed_tok_s"):
-            out.setdefault(str(point_task(p)), []).append({"label": label_of(p), "point": p})
+            knobs = tuple(_sortable(v) for k, v in (p.get("params") or {}).items()
+                          if k not in ("task", "gen_length", "batch_size", "prompt_length"))
+            out.setdefault(str(point_task(p)), []).append({"label": label_of(p), "curve": curve_of(p), "point": p,
+                                                            "order": knobs})
     return out
+
+
+def _sortable(v):
+    return (0, v, "") if isinstance(v, (int, float)) and not isinstance(v, bool) else (1, 0, str(v))
+
+
+def _knob_text(label: str, curve: str) -> str:
+    """What a marker's annotation says: its knob values (the label without the curve's name)."""
+    return label[len(curve):].strip() if label.startswith(curve) else label
 
 
 def speed_accuracy(entries: dict[str, list[dict]], out: Path, stamp: str, colors: Colors,
@@ -45,29 +60,54 @@ def speed_accuracy(entries: dict[str, list[dict]], out: Path, stamp: str, colors
                 "suite measures (dgbench run --suite quality).")
     figs = []
     for task, rows in entries.items():
-        with figure(7.0, 4.6) as fig:
+        with figure(7.6, 4.9) as fig:
             ax = fig.add_subplot()
-            xy = []
+            xy, lows = [], []
+            curves: dict[str, list[tuple]] = {}
+            placed: list[tuple[float, float]] = []
             for row in rows:
                 p, q = row["point"], row["point"]["quality"]
                 s = summary_of(p, "committed_tok_s")
                 acc = 100 * (q.get("accuracy") or 0.0)
                 lo, hi = 100 * (q.get("low") or 0.0), 100 * (q.get("high") or 0.0)
+                curve = row.get("curve", row["label"])
+                color = colors.color(curve)
+                first = curve not in curves
                 ax.errorbar([s["median"]], [acc], xerr=[[s["median"] - s["p10"]], [s["p90"] - s["median"]]],
-                            yerr=[[max(0.0, acc - lo)], [max(0.0, hi - acc)]], fmt=colors.marker(row["label"]),
-                            color=colors.color(row["label"]), capsize=3, label=f"{row['label']} (n={q.get('n')})")
+                            yerr=[[max(0.0, acc - lo)], [max(0.0, hi - acc)]], fmt=colors.marker(curve),
+                            color=color, capsize=3, alpha=0.9,
+                            label=(f"{curve} (n={q.get('n')})" if first else None))
+                curves.setdefault(curve, []).append((row.get("order", ()), s["median"], acc))
+                text = _knob_text(row["label"], curve)
+                if text:
+                    # Labels of nearby markers would print over each other: step each one down a line.
+                    near = sum(abs(a - acc) < 4 for _, a in placed)
+                    placed.append((s["median"], acc))
+                    ax.annotate(text, (s["median"], acc), textcoords="offset points", xytext=(6, 6 - 10 * near),
+                                fontsize=7, color=color)
                 xy.append((s["median"], acc))
+                lows.append(lo)
+            for curve, pts in curves.items():
+                if len(pts) > 1:   # one decoder's operating points in knob order: its speed-accuracy curve
+                    pts = sorted(pts, key=lambda t: (t[0], t[1]))
+                    ax.plot([x for _, x, _ in pts], [y for _, _, y in pts], "-", color=colors.color(curve),
+                            linewidth=1.3, alpha=0.8)
             front = pareto_front(xy)
-            ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "--", color="#888888", linewidth=1,
-                    label="Pareto frontier", zorder=0)
+            ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "--", color="#222222", linewidth=2.2,
+                    label="Pareto frontier", zorder=5)
+            ax.scatter([xy[i][0] for i in front], [xy[i][1] for i in front], s=160, facecolors="none",
+                       edgecolors="#222222", linewidths=1.5, zorder=6)
             ax.set_xlabel("committed throughput (tok/s), median with p10-p90")
             ax.set_ylabel("accuracy (%), with 95% Wilson interval")
-            ax.set_ylim(-3, 103)
+            # Zoom to the measured accuracies (with their intervals) so close operating points stay apart.
+            ax.set_ylim(max(-3.0, min(lows) - 5.0), 103)
             ax.set_title(f"{task}: speed vs accuracy")
             ax.legend(fontsize=7, loc="best")
             figs.append(save(fig, out, f"{name}-{task}", f"Speed vs accuracy: {task}",
-                             f"{task}: each marker is one decoder on the same items; up and right is better. The "
-                             "dashed line joins the points no other point beats on both axes (Pareto frontier).",
+                             f"{task}: each marker is one operating point (decoder and its swept knob values, "
+                             "written beside it) on the same items; a decoder's points are joined in knob order. "
+                             "Up and right is better. The thick dashed line and ringed markers are the Pareto "
+                             "frontier: the points no other point beats on both axes.",
                              stamp, prefix=prefix))
     return figs
 

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dgbench.analysis.percentiles import NOTE as PERCENTILE_NOTE
+from dgbench.analysis.points import op_label
+from dgbench.analysis.summary import DEFINITIONS as ANSWER_DEFINITIONS
+from dgbench.report import answer as ans
 from dgbench.report import figures_speed as fs
 from dgbench.report import figures_system as fsys
 from dgbench.report import tables as tb
@@ -71,7 +75,7 @@ def serve_section(view: RunView, out: Path, colors) -> dict:
 def run_sections(view: RunView, out: Path) -> list[dict]:
     colors = Colors(decoders(view.points))
     quality = [p for p in view.ok if p.get("quality")]
-    sections = [glance(view), overview(view)]
+    sections = [ans.answer_section(view, out, colors), glance(view), overview(view)]
     if view.scenario == "serve":
         sections.append(serve_section(view, out, colors))
 
@@ -84,10 +88,10 @@ def run_sections(view: RunView, out: Path) -> list[dict]:
                            if not view.points else []),
         tables=[table(["point", "error kind", "message"], fail_rows, pre=(2,))] if fail_rows else []))
 
-    entries = fs.plane_entries(view.ok, lambda p: p["decoder"])
+    entries = fs.plane_entries(view.ok, op_label, lambda p: p["decoder"])
     sections.append(section("plane", "Speed vs accuracy", draw(fs.speed_accuracy, entries, out, view.stamp(), colors)))
     if quality:
-        mc_rows = tb.mcnemar_rows(view.ok)
+        mc_rows = tb.mcnemar_rows(view.ok, op_label)
         q_tables = [table(["decoder", "model", "task", "n items", "correct", "accuracy", "95% Wilson",
                            "committed tok/s", "NFE passes", "tok/forward"], tb.quality_rows(view),
                           caption="Accuracy with n and 95% Wilson interval; speed median [p10-p90] over the same calls",
@@ -141,19 +145,20 @@ def run_sections(view: RunView, out: Path) -> list[dict]:
         sections.append(section("outputs", "Sample output per point", tables=[
             table(["point", "form", "first generated tokens of repetition 0"], token_rows, pre=(2,))]))
     metric_details = [{"summary": f"{t['name']} ({t['unit']}, {t['direction']}): {len(t['rows'])} points",
-                       "table": table(["decoder", "model", "params", "n", f"median {t['unit']}", f"p10 {t['unit']}",
-                                       f"p90 {t['unit']}", "CV %"], t["rows"], numeric=range(3, 8),
+                       "table": table(["decoder", "model", "params", "n", f"p10 {t['unit']}", f"p50 (median) {t['unit']}",
+                                       f"p90 {t['unit']}", f"p99 {t['unit']}", "CV %"], t["rows"], numeric=range(3, 9),
                                       caption=t["definition"])}
                       for t in tb.metric_tables(view.ok)]
     sections.append(section(
         "tables", "Every metric: unit, n, median and spread", details=metric_details,
         intro="n is the number of timed repetitions (after warmup) or pooled values (per step, per canvas); "
-              "p10/p90 bound the middle 80%; CV is the standard deviation over the mean.",
+              "p10/p90 bound the middle 80%; CV is the standard deviation over the mean. " + PERCENTILE_NOTE,
         reasons=[] if metric_details else ["No measured point: no metric to tabulate."]))
     sections.append(section("definitions", "Metric definitions", tables=[table(
         ["metric", "unit", "better", "definition", "in this run"],
         [[d["name"], d["unit"], d["direction"], d["definition"], "yes" if d["in_run"] else ""]
-         for d in tb.definitions(view.points)])]))
+         for d in tb.definitions(view.points)]
+        + [[name, unit, "", text, ""] for name, unit, text in ANSWER_DEFINITIONS])]))
     return sections
 
 
@@ -167,5 +172,8 @@ def render_run(view: RunView, out: Path, up: dict | None = None) -> dict:
         sections=sections, banner=banner, up=up)
     (out / "index.html").write_text(html, encoding="utf-8")
     data = manifest([view], "run", title)
+    data["answer"] = ans.answer_json(view)
+    data["headline"] = data["answer"]["lines"][:4] + data["headline"]
+    data["history_metrics"] = ans.history_metrics(view)
     write_manifest(out, data)
     return data

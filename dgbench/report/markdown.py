@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import html
 
+from dgbench.analysis.points import op_label
 from dgbench.textsafe import clean
-
 from dgbench.report import tables as tb
 from dgbench.report.tables import SPEED_COLUMNS
 from dgbench.report.data import RunView, params_label, summary_of
@@ -38,13 +38,18 @@ def run_markdown(view: RunView) -> str:
              f"Run `{cell(view.name)}`, commit `{cell(view.commit or '?')}`, {cell(view.created)}: "
              f"{len(view.ok)} points measured, {len(view.failed)} failed. Weights: {cell(view.meta.get('weights', '?'))}.",
              ""]
+    from dgbench.analysis.summary import analyze_run, lines as answer_lines
+
+    answer = answer_lines(analyze_run(view.meta, view.points))
+    if answer:   # the answer first, as on the HTML page (speedups with their 95% bootstrap intervals)
+        lines += [f"- {cell(line)}" for line in answer] + [""]
     speed = [p for p in view.ok if not p.get("quality")]
     if speed:
         cols = [c for c in SPEED_COLUMNS if any(summary_of(p, c[1]) for p in speed)]
         rows = []
         for p in speed:
             n = (summary_of(p, "e2e_s") or {}).get("n", 0)
-            rows.append([p["decoder"], params_label(p)] + [spread(summary_of(p, m), display_unit(
+            rows.append([op_label(p), params_label(p)] + [spread(summary_of(p, m), display_unit(
                 tb.metric_info(m).unit)[0]) for _, m in cols] + [n])
         lines += md_table(["decoder", "params"] + [h for h, _ in cols] + ["n"], rows) + [""]
     quality = tb.quality_rows(view)

@@ -52,9 +52,12 @@ def publish(folder: str | Path, title: str = "dgbench reports") -> tuple[Path, i
         raise ResultsError(f"{folder}: no such folder; write reports into it first with "
                            f"`dgbench report RUN_DIR -o {folder}/NAME/`")
     entries, skipped = find_reports(folder)
+    from dgbench.report.history import draw_history
+
+    history = draw_history(folder, entries)
     html = environment().get_template("publish.html").render(
         title=title, subtitle=f"{len(entries)} report(s), newest run first.", entries=entries, skipped=skipped,
-        folder=folder.as_posix())
+        folder=folder.as_posix(), history=history)
     index = folder / "index.html"
     from dgbench.results import atomic_write_text
 

@@ -31,14 +31,14 @@ def table(header, rows, caption="", pre=(), numeric=(), cls="") -> dict:
     return {"header": header, "rows": rows, "caption": caption, "pre": set(pre), "numeric": set(numeric), "cls": cls}
 
 
-def section(sid, title, figs_or_reason=None, tables=(), intro="", reasons=(), details=()) -> dict:
+def section(sid, title, figs_or_reason=None, tables=(), intro="", reasons=(), details=(), bullets=()) -> dict:
     figs, why = [], list(reasons)
     if isinstance(figs_or_reason, str):
         why.append(figs_or_reason)
     elif figs_or_reason:
         figs = figs_or_reason
     return {"id": sid, "title": title, "figs": figs, "reasons": why, "tables": list(tables), "intro": intro,
-            "details": list(details)}
+            "details": list(details), "bullets": list(bullets)}
 
 
 def draw(fn, *args) -> list | str:

@@ -6,6 +6,8 @@ names, both untrusted).
 
 from __future__ import annotations
 
+from dgbench.analysis.percentiles import tail
+from dgbench.analysis.points import op_label
 from dgbench.metrics import METRICS, Metric
 from dgbench.report.data import RunView, params_label, point_label, point_task, summary_of
 from dgbench.report.fmt import display_unit, num, pct, pvalue
@@ -47,8 +49,10 @@ def metric_tables(points: list[dict]) -> list[dict]:
         for p in points:
             s = _summary_with_memory(p, name)
             if s:
-                rows.append([p["decoder"], p.get("model", ""), params_label(p), str(s["n"]), num(s["median"], scale),
-                             num(s["p10"], scale), num(s["p90"], scale), num(s.get("cv"), 100.0)])
+                t = (tail(p, name) if name != "peak_mem_bytes" else None) or {}
+                p99 = num(t.get("p99", s.get("p99")), scale) + ("*" if t.get("p99_is_max") else "")
+                rows.append([op_label(p), p.get("model", ""), params_label(p), str(s["n"]), num(s["p10"], scale),
+                             num(s["median"], scale), num(s["p90"], scale), p99, num(s.get("cv"), 100.0)])
         if rows:
             tables.append({"name": name, "unit": unit, "definition": info.definition, "rows": rows,
                            "direction": "higher is better" if info.higher_is_better else "lower is better"})
@@ -80,7 +84,7 @@ def quality_rows(view: RunView) -> list[list[str]]:
     for p in view.ok:
         q = p.get("quality")
         if q:
-            rows.append([p["decoder"], p.get("model", ""), str(point_task(p)), str(q.get("n")), str(q.get("k")),
+            rows.append([op_label(p), p.get("model", ""), str(point_task(p)), str(q.get("n")), str(q.get("k")),
                          pct(q.get("accuracy")), f"{pct(q.get('low'))} - {pct(q.get('high'))}",
                          _spread_cell(p, "committed_tok_s"), _spread_cell(p, "nfe"),
                          _spread_cell(p, "tokens_per_forward")])
@@ -94,10 +98,11 @@ def _spread_cell(p: dict, metric: str) -> str:
     return spread(summary_of(p, metric), scale)
 
 
-def mcnemar_rows(points: list[dict], label=lambda p: p["decoder"]) -> list[list[str]]:
+def mcnemar_rows(points: list[dict], label=None) -> list[list[str]]:
     """Per task, McNemar's exact/chi-square test for each pair of points scored on the same items."""
     from dgbench.stats import mcnemar
 
+    label = label or op_label   # operating points, not decoders: a threshold sweep reads as distinct rows
     ok = [p for p in points if p.get("status") == "ok" and p.get("correct") is not None]
     rows = []
     for task in dict.fromkeys(point_task(p) for p in ok):

@@ -30,13 +30,18 @@ class Point:
     task_config: dict | None = None
     limit: int | None = None   # --limit: items per task at most
     scenario: str = "generation"   # the registered scenario that measures this point (not in the id)
+    # The suite's `seeds`: stochastic decoders get one point per seed (params and id carry it); None: the
+    # suite's seed, as before, so ids of existing runs do not change.
+    seed: int | None = None
 
     @property
     def params(self) -> dict:
+        seed = {} if self.seed is None else {"seed": self.seed}
         if self.task is not None:
-            return {"task": self.task, "gen_length": self.gen_length, **{k: self.knobs[k] for k in self.swept_knobs}}
+            return {"task": self.task, "gen_length": self.gen_length, **{k: self.knobs[k] for k in self.swept_knobs},
+                    **seed}
         return {"batch_size": self.batch_size, "gen_length": self.gen_length, "prompt_length": self.prompt_length,
-                **{k: self.knobs[k] for k in self.swept_knobs}}
+                **{k: self.knobs[k] for k in self.swept_knobs}, **seed}
 
     @property
     def point_id(self) -> str:
@@ -45,6 +50,8 @@ class Point:
                "knobs": self.knobs}
         if self.task is not None:  # only quality points carry these, so other ids stay as they were
             key.update(task=self.task, task_config=self.task_config, limit=self.limit)
+        if self.seed is not None:
+            key["seed"] = self.seed
         return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
     def label(self) -> str:
@@ -64,6 +71,7 @@ class MeasureContext:
     mark: Callable | None = None         # telemetry window marks for this point
     suite: dict | None = None            # the whole validated suite (serve reads its endpoint/load/prompts)
     on_request: Callable | None = None   # serve: one request sent -> RUN_DIR/requests.jsonl
+    sample_seed: int | None = None       # a `seeds` repeat: sampling seed (prompts and items keep `seed`)
 
 
 class Scenario:

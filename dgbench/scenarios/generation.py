@@ -35,13 +35,15 @@ def synthetic_prompts(batch: int, length: int, vocab: int, special, seed: int, d
 
 
 def run_point(decoder, point, vocab: int, special_ids, device: str, measure: dict, seed: int,
-              on_rep=None, mark=None) -> dict:
+              on_rep=None, mark=None, sample_seed: int | None = None) -> dict:
     prompts, mask = synthetic_prompts(point.batch_size, point.prompt_length, vocab, special_ids, seed, device)
     clock = Clock(device)
+    sample_seed = seed if sample_seed is None else sample_seed   # a `seeds` repeat: same prompts, other samples
 
     def call(rep: int) -> GenerationRecord:
         # Each repetition has its own seed so sampled trajectories are reproducible rep by rep.
-        return decoder.generate(prompts, mask, point.gen_length, measure["fixed_length"], seed + 1000 + rep, clock)
+        return decoder.generate(prompts, mask, point.gen_length, measure["fixed_length"], sample_seed + 1000 + rep,
+                                clock)
 
     plan = MeasurePlan(measure["warmup"], measure["min_repetitions"], measure["max_repetitions"],
                        measure["min_time_s"])
@@ -79,6 +81,7 @@ def run_point(decoder, point, vocab: int, special_ids, device: str, measure: dic
         "step_cap": last.step_cap,
         "canvas_length": last.canvas_length,
         "sample_tokens": records[0].tokens[0][:64],  # rep 0: the same seed in every decoder
+        "rep0_tokens": records[0].tokens,   # for the batch-invariance check; measure() drops it from the record
         # The denoising trajectory of rep 0's first sequence, when the engine was asked to record it.
         **({"trajectory": records[0].extra["trajectory"]} if records[0].extra.get("trajectory") else {}),
     }
@@ -109,8 +112,18 @@ class GenerationScenario(Scenario):
         return points
 
     def measure(self, decoder, point: Point, spec, ctx: MeasureContext) -> dict:
-        return run_point(decoder, point, spec.text_config["vocab_size"], spec.special_tokens.values(), ctx.device,
-                         ctx.measure, ctx.seed, ctx.on_rep, mark=ctx.mark)
+        result = run_point(decoder, point, spec.text_config["vocab_size"], spec.special_tokens.values(), ctx.device,
+                           ctx.measure, ctx.seed, ctx.on_rep, mark=ctx.mark, sample_seed=ctx.sample_seed)
+        tokens = result.pop("rep0_tokens")
+        if point.batch_size > 1 and ctx.measure.get("batch_invariance"):
+            from dgbench.scenarios.invariance import check_batch_invariance
+
+            sample_seed = ctx.seed if ctx.sample_seed is None else ctx.sample_seed
+            prompts, mask = synthetic_prompts(point.batch_size, point.prompt_length, spec.text_config["vocab_size"],
+                                              spec.special_tokens.values(), ctx.seed, ctx.device)   # the same batch
+            result["batch_invariance"] = check_batch_invariance(decoder, point, prompts, mask, ctx.device,
+                                                                ctx.measure, sample_seed, tokens)
+        return result
 
     def dry_run_title(self, suite: dict, n_points: int) -> str:
         m = suite["measure"]

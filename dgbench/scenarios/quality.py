@@ -49,7 +49,8 @@ class QualityScenario(Scenario):
         return points
 
     def measure(self, decoder, point: Point, spec, ctx: MeasureContext) -> dict:
-        return run_quality_point(decoder, point, spec, ctx.device, ctx.measure, ctx.seed, ctx.on_rep, ctx.on_sample)
+        return run_quality_point(decoder, point, spec, ctx.device, ctx.measure, ctx.seed, ctx.on_rep, ctx.on_sample,
+                                 sample_seed=ctx.sample_seed)
 
     def calls(self, point: Point, measure: dict) -> int:   # warmup + one call per item
         n = point.task_config["n"] if point.limit is None else min(point.task_config["n"], point.limit)
@@ -70,13 +71,14 @@ class QualityScenario(Scenario):
 
 
 def run_quality_point(decoder, point, spec, device: str, measure: dict, seed: int, on_item=None,
-                      on_sample=None) -> dict:
+                      on_sample=None, sample_seed: int | None = None) -> dict:
     import torch
 
     from dgbench.tasks.text import decode, encode, encode_template
 
     items = task_of(point.task).items(point.task_config, point.limit, seed, spec.paradigm)
     clock = Clock(device)
+    sample_seed = seed if sample_seed is None else sample_seed   # a `seeds` repeat: same items, other samples
 
     def in_place(item: TaskItem) -> bool:
         return item.template is not None and hasattr(decoder, "fill_template")
@@ -118,7 +120,7 @@ def run_quality_point(decoder, point, spec, device: str, measure: dict, seed: in
             answer, ok, extra, metrics = score_ll(item)
             text = ""
         else:
-            rec = call(item, seed + 1000 + k)
+            rec = call(item, sample_seed + 1000 + k)
             tokens = rec.tokens[0]
             if in_place(item) and item.answer_span is not None:
                 tokens = tokens[:item.answer_span]
