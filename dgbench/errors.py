@@ -2,8 +2,11 @@
 exit codes every command returns (one table, so `run --gate-against` and `gate` agree)."""
 
 # 0 success; 1 a measured failure (points failed, a gate regression, a model that does not fit);
-# 2 bad input (suite, flag, path, baseline); 130 interrupted (the shell's code for SIGINT).
+# 2 bad input (suite, flag, path, baseline, results file); 3 internal error (a bug: traceback saved);
+# 130 interrupted by SIGINT and 143 by SIGTERM (the shell's 128 + signal number; a run is left
+# `interrupted` either way); 141 stdout's reader went away (SIGPIPE). See dgbench/boundary.py.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_INTERNAL, EXIT_TERMINATED, EXIT_BROKEN_PIPE = 3, 143, 141
 EXIT_POINTS_FAILED = EXIT_REGRESSION = EXIT_DOES_NOT_FIT = EXIT_FAILED
 # `dgbench gate --cannot-tell fail`: no regression found, but the noise hides changes above the threshold.
 EXIT_CANNOT_TELL = 3

@@ -6,6 +6,7 @@ Kept generic (a table of Field rules) so the suite schema reads as data, not as 
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,10 @@ from typing import Any
 from dgbench.errors import ConfigError
 
 _MISSING = object()
+
+# Integers without their own bound stay within a signed 64-bit value: torch and numpy take no more, and a
+# 10**22 would otherwise pass validation and fail every point at run time.
+INT_MAX = 2**63 - 1
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
                list: "a list", dict: "a mapping"}
@@ -31,6 +36,8 @@ class Field:
     values: "Field | None" = None                      # for a mapping with free keys, the rule of each value
     scalar_ok: bool = False                            # a list field that also takes one scalar
     min: float | None = None
+    max: float | None = None   # unset for an integer: INT_MAX below
+    allow_inf: bool = False    # +inf is a value here (serve: request_rate inf = no pacing); NaN never is
     help: str = ""
     allow_none: bool = False
 
@@ -84,28 +91,57 @@ def validate(value: Any, rule: Field, loc: Location, path: tuple = ()) -> Any:
         got = type(value).__name__ if value is not None else "nothing"
         raise ConfigError(f"{where}: {name}: expected {_TYPE_NAMES.get(rule.type, rule.type.__name__)}"
                           f"{' (or a list of them)' if rule.scalar_ok else ''}, got {got} ({value!r})")
+    if isinstance(value, float) and not math.isfinite(value) and not (rule.allow_inf and value == math.inf):
+        raise ConfigError(f"{where}: {name}: must be a finite number, got {value!r}")
+    if isinstance(value, str) and not value.isprintable():
+        from dgbench.textsafe import clean
+
+        raise ConfigError(f"{where}: {name}: contains control or line-break characters ({clean(value)[:60]}); "
+                          "use printable text")
     if rule.choices is not None:
         choices = rule.choices() if callable(rule.choices) else rule.choices
         if value not in choices:
             raise ConfigError(f"{where}: {name}: unknown value {value!r}; {did_you_mean(value, choices)}")
     if rule.min is not None and _type_ok(value, float) and value < rule.min:
         raise ConfigError(f"{where}: {name}: must be at least {rule.min}, got {value!r}")
+    upper = rule.max if rule.max is not None else (INT_MAX if rule.type is int else None)
+    if upper is not None and _type_ok(value, float) and value > upper:
+        raise ConfigError(f"{where}: {name}: must be at most {upper}, got {value!r}")
+    if rule.type is int and rule.min is None and _type_ok(value, int) and value < -INT_MAX - 1:
+        raise ConfigError(f"{where}: {name}: must be at least {-INT_MAX - 1}, got {value!r}")
     if rule.type is list:
         if rule.scalar_ok and not value:
             raise ConfigError(f"{where}: {name}: needs at least one value")
         if rule.item is not None:
             return [validate(v, rule.item, loc, path + (i,)) for i, v in enumerate(value)]
-        return list(value)
+        return [_free(v, loc, path + (i,)) for i, v in enumerate(value)]
     if rule.type is dict:
         if rule.fields is not None:
             return validate_mapping(value, rule.fields, loc, path)
         if rule.values is not None:
             return {k: validate(v, rule.values, loc, path + (k,)) for k, v in value.items()}
-        return dict(value)
+        return {k: _free(v, loc, path + (k,)) for k, v in value.items()}
+    return value
+
+
+def _free(value: Any, loc: Location, path: tuple) -> Any:
+    """A value without a rule of its own (inside a free-form list or mapping): still finite, in range,
+    printable, with string keys."""
+    if isinstance(value, dict):
+        for k in value:
+            if not isinstance(k, str):
+                raise ConfigError(f"{loc.at(path)}: {dotted(path)}: key {k!r} is not a string; quote it")
+        return {k: _free(v, loc, path + (k,)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_free(v, loc, path + (i,)) for i, v in enumerate(value)]
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        return validate(value, Field(type(value)), loc, path)
     return value
 
 
 def validate_mapping(data: dict, fields: dict[str, Field], loc: Location, path: tuple = ()) -> dict:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{loc.at(path)}: {dotted(path)}: expected a mapping, got {type(data).__name__}")
     for key in data:
         if key not in fields:
             raise ConfigError(f"{loc.at(path + (key,))}: {dotted(path + (key,))}: unknown key; "

@@ -224,7 +224,7 @@ def test_publish_lists_reports_newest_first_with_relative_links(smoke_site, tmp_
     assert proc.returncode == 0, proc.stderr
     page = read_page(reports / "index.html")
     hrefs = [a["href"] for a in page.all("a")]
-    assert hrefs == ["group/newer/index.html", "older/index.html"]
+    assert hrefs == ["./group/newer/index.html", "./older/index.html"]  # ./-prefixed: never read as a scheme
     assert all((reports / h).is_file() for h in hrefs)
     assert "broken/report.json could not be read" in page.text and "smoke" in page.text
     assert (reports / ".nojekyll").exists()

@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from dgbench.errors import EXIT_INTERRUPTED, EXIT_USAGE, DgbenchError
+from dgbench.errors import EXIT_USAGE
 
 # Order is the order of `dgbench --help`.
 COMMAND_MODULES = (
@@ -36,9 +36,10 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # argparse's own errors: one line, exit 2
-        self.print_usage(sys.stderr)
-        print(f"dgbench: error: {message}", file=sys.stderr)
+    def error(self, message):  # argparse's own errors: one line (the usage is one --help away), exit 2
+        from dgbench.textsafe import one_line
+
+        print(f"dgbench: error: {one_line(message)} (see `{self.prog} --help`)", file=sys.stderr)
         sys.exit(EXIT_USAGE)
 
 
@@ -53,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     from dgbench import __version__
 
     parser.add_argument("--version", action="version", version=f"dgbench {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of any error (also DGBENCH_DEBUG=1); may follow the command too")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in command_modules():
         module.add_parser(sub, _Formatter)
@@ -60,19 +63,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Every command runs inside the one error boundary (dgbench/boundary.py): bad input is one line and
+    # exit 2, a bug is "internal error, please report" with the traceback saved; --debug shows tracebacks.
+    from dgbench.boundary import guarded
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return guarded(lambda: _dispatch([a for a in argv if a != "--debug"]), argv)
+
+
+def _dispatch(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    try:
-        for module in command_modules():
-            if args.command == module.NAME:
-                return module.main(args)
-    except DgbenchError as e:
-        print(f"dgbench: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("dgbench: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    for module in command_modules():
+        if args.command == module.NAME:
+            return module.main(args)
     return EXIT_USAGE

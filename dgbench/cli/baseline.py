@@ -6,6 +6,8 @@ hardware, 2 bad input (run not finished or corrupted, bad name, no such baseline
 
 from __future__ import annotations
 
+from dgbench.textsafe import clean
+
 NAME = "baseline"
 
 BASELINE_EPILOG = """\
@@ -54,16 +56,17 @@ def main(args) -> int:
             raise ConfigError("baseline save needs RUN_DIR and NAME, e.g. `dgbench baseline save results/<run> smoke`")
         target = save_baseline(Path(args.run_dir), args.name, folder)
         meta = RunStore(target).read_meta()
-        print(f"saved baseline {args.name!r} in {target} (suite {meta.get('suite_name')}, hardware "
-              f"{fingerprint_key(meta.get('hardware') or {})}, commit {meta.get('git_commit')})")
+        print(clean(f"saved baseline {args.name!r} in {target} (suite {meta.get('suite_name')}, hardware "
+                    f"{fingerprint_key(meta.get('hardware') or {})}, commit {meta.get('git_commit')})"))
         return 0
     names = saved_names(folder)
     if not names:
         print(f"no baselines in {folder}; save one with `dgbench baseline save RUN_DIR NAME`")
     for name in names:
         meta = RunStore(folder / name).read_meta()
-        print(f"{name}\tsuite {meta.get('suite_name')}\thardware {fingerprint_key(meta.get('hardware') or {})}\t"
-              f"commit {meta.get('git_commit')}\tcreated {meta.get('created_utc')}")
+        print("\t".join(clean(x) for x in (name, f"suite {meta.get('suite_name')}",
+                                           f"hardware {fingerprint_key(meta.get('hardware') or {})}",
+                                           f"commit {meta.get('git_commit')}", f"created {meta.get('created_utc')}")))
     return 0
 
 

@@ -9,6 +9,7 @@ with --cannot-tell fail (no regression found, but the noise hides changes above 
 from __future__ import annotations
 
 from dgbench.errors import EXIT_CANNOT_TELL, EXIT_OK, EXIT_REGRESSION
+from dgbench.textsafe import clean
 
 NAME = "gate"
 
@@ -103,15 +104,20 @@ def gate_run(baseline: str, candidate, baselines_dir: str | None = None, markdow
     from pathlib import Path
 
     from dgbench.errors import ConfigError
-    from dgbench.gate.rules import compare_runs
     from dgbench.gate.baselines import baselines_dir as resolve_dir
     from dgbench.gate.baselines import resolve_baseline, save_baseline
+    from dgbench.gate.rules import compare_runs
 
     folder = resolve_dir(baselines_dir)
     base_dir, saved_name = resolve_baseline(baseline, folder)
     if update_baseline and saved_name is None:
         raise ConfigError(f"--update-baseline needs --baseline NAME (a baseline saved in {folder}); "
                           f"{baseline!r} is a path")
+    from dgbench.results import ensure_writable_file
+
+    for flag, path in (("--markdown", markdown), ("--junit", junit), ("--json", json_path)):
+        if path:  # an unwritable output is refused before the comparison prints, not after
+            ensure_writable_file(path, flag)
     result = compare_runs(base_dir, Path(candidate), allow_different_hardware=allow_different_hardware)
     code = show_result(result, markdown, junit, json_path, cannot_tell)
     if update_baseline and result.passed:
@@ -127,8 +133,8 @@ def show_result(result, markdown: str | None, junit: str | None, json_path: str 
     out = _console()
     out.print(console_table(result))
     for note in result.notes + [n for n in (result.family, result.confirmation) if n]:
-        out.print(f"  {note}", markup=False)
-    out.print(summary_line(result), markup=False, style="bold green" if result.passed else "bold red")
+        out.print(f"  {clean(note)}", markup=False)
+    out.print(clean(summary_line(result)), markup=False, style="bold green" if result.passed else "bold red")
     write_outputs(result, markdown, junit, json_path)
     if not result.passed:
         return EXIT_REGRESSION

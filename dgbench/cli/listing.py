@@ -38,12 +38,18 @@ def cmd_list(what: str) -> int:
 
     console = Console(width=None if sys.stdout.isatty() else 180)
     if what == "suites":
+        from dgbench.errors import DgbenchError
         from dgbench.harness.suite import available_suites, parse_yaml
+        from dgbench.textsafe import markup
 
         rows = []
         for name, path in available_suites().items():
-            data, _ = parse_yaml(path)
-            rows.append([name, data.get("scenario", "latency"), data.get("description", ""), str(path)])
+            try:  # one broken ./suites/*.yaml is shown as such, not a failure of the whole list
+                data, _ = parse_yaml(path)
+                scenario, description = data.get("scenario", "latency"), data.get("description", "")
+            except DgbenchError as exc:
+                scenario, description = "?", f"(cannot be read: {exc})"
+            rows.append([markup(x) for x in (name, scenario, description, path)])
         console.print(_table("suites (dgbench run --suite NAME)", ["name", "scenario", "description", "file"], rows))
     elif what == "models":
         from dgbench.models.params import formula, human

@@ -47,6 +47,10 @@ def main(args) -> int:
     if args.format in ("html", "both") and not args.out:
         raise ConfigError("--out DIR is required for an HTML report (e.g. -o reports/NAME/); "
                           "use --format md to print markdown only")
+    if args.out:  # an unwritable or non-folder -o is refused before any run is read or drawn
+        from dgbench.results import ensure_writable_dir
+
+        ensure_writable_dir(Path(args.out), "--out")
     views = [load_view(d) for d in args.run_dirs]
     if args.format in ("html", "both"):
         from dgbench.report.pages import write_views

@@ -7,15 +7,15 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from dgbench.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_POINTS_FAILED, ConfigError
+from dgbench.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_POINTS_FAILED, EXIT_TERMINATED, ConfigError
 from dgbench.harness.cost import cost_estimate
 from dgbench.harness.shard import parse_shard
 from dgbench.harness.suite import load_suite
 from dgbench.results import RunStore
+from dgbench.textsafe import markup as escape
 
 NAME = "run"
 
@@ -110,11 +110,18 @@ def _load_suite(args) -> tuple[dict, Path | None]:
         overrides.append(f"seed={args.seed}")
 
     if args.resume:
+        from dgbench.results_schema import RESUMABLE, require
+
         resume = Path(args.resume)
         meta = RunStore(resume).read_meta()
+        require(meta, RESUMABLE, str(RunStore(resume).run_file),
+                "this run cannot be resumed (it was not written by `dgbench run`); start a new run")
         if args.suite is None and not overrides:
             return meta["suite"], resume
-        return load_suite(args.suite or meta["suite"]["source"], overrides), resume
+        source = args.suite or meta["suite"].get("source")
+        if not source:
+            raise ConfigError(f"{resume}: run.json does not name its suite file; give --suite with --set")
+        return load_suite(source, overrides), resume
     if not args.suite:
         raise ConfigError("run needs --suite NAME|PATH (see `dgbench list suites`) or --resume RUN_DIR")
     return load_suite(args.suite, overrides), None
@@ -160,7 +167,7 @@ def print_dry_run(suite: dict, console: Console, shard: tuple[int, int] | None =
     title = scenario.dry_run_title(suite, len(points))
     if shard is not None:
         title = f"shard {shard[0]}/{shard[1]} of " + title
-    table = Table(title=title)
+    table = Table(title=escape(title))
     for col in ("point id", "decoder", "model", "params", "passes/call", "token positions/call"):
         table.add_column(col, justify="right" if "call" in col else "left")
     total_passes = total_pos = 0
@@ -169,7 +176,8 @@ def print_dry_run(suite: dict, console: Console, shard: tuple[int, int] | None =
         total_passes += c["passes"] * scenario.calls(pt, m)
         total_pos += c["positions"] * scenario.calls(pt, m)
         params = " ".join(f"{k}={v}" for k, v in pt.params.items())
-        table.add_row(pt.point_id, pt.decoder, pt.model, params, str(c["passes"]), str(c["positions"]))
+        table.add_row(*[escape(x) for x in (pt.point_id, pt.decoder, pt.model, params, str(c["passes"]),
+                                             str(c["positions"]))])
     console.print(table)
     console.print(f"cost at least: {total_passes} forward passes, {total_pos} token positions "
                   f"(diffusion counted at its step cap; "
@@ -187,9 +195,9 @@ def _progress_ui(console: Console):
             state["task"] = progress.add_task("measuring", total=total)
         task = state["task"]
         if what in ("ok", "failed", "skipped"):
-            progress.update(task, completed=index + 1, description=f"{point.label()} [{what}]")
+            progress.update(task, completed=index + 1, description=escape(f"{point.label()} [{what}]"))
         else:
-            progress.update(task, description=f"{point.label()} ({what})")
+            progress.update(task, description=escape(f"{point.label()} ({what})"))
     return progress, report
 
 
@@ -213,10 +221,14 @@ def main(args) -> int:
     from dgbench.harness.runner import decoder_weights, header_lines, run_suite
     from dgbench.scenarios import for_suite
 
+    from dgbench.results import ensure_writable_dir
+
+    # Where results go must take a file now, not after minutes of loading and measuring.
+    ensure_writable_dir(resume, "--resume") if resume is not None else ensure_writable_dir(Path(args.out), "--out")
     executor = _executor(args, suite, resume)
     device_arg = args.device
     if resume is not None and device_arg == "auto":
-        device_arg = RunStore(resume).read_meta()["hardware"]["device"]
+        device_arg = (RunStore(resume).read_meta().get("hardware") or {}).get("device") or "auto"
     # On Ray the workers pick their devices (Ray grants each its GPUs); the driver only coordinates.
     device = "cpu" if executor["kind"] == "ray" else resolve_device(device_arg)
     err = _console(stderr=True)
@@ -250,9 +262,9 @@ def main(args) -> int:
     out.print(f"{ok} points ok, {outcome.failed} failed, {outcome.skipped} already done; {elapsed:.1f} s. "
               f"Results: {outcome.run_dir}")
     if outcome.interrupted:
-        print(f"dgbench: interrupted; finished points are saved. Resume with: dgbench run --resume "
-              f"{outcome.run_dir}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print(f"dgbench: interrupted ({outcome.stopped_by}); finished points are saved. Resume with: "
+              f"dgbench run --resume {outcome.run_dir}", file=sys.stderr)
+        return EXIT_TERMINATED if outcome.stopped_by == "SIGTERM" else EXIT_INTERRUPTED
     if gate_against:
         from dgbench.cli.gate import gate_run
 

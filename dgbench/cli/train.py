@@ -58,9 +58,13 @@ def check_args(args):
     from dgbench.training.data import parse_tasks
 
     tasks = parse_tasks(args.tasks)
-    for flag, value, low in (("steps", args.steps, 1), ("batch-size", args.batch_size, 1), ("eval-n", args.eval_n, 0)):
+    # Upper bounds too: a mistyped 10**20 steps would otherwise start a run that never ends.
+    for flag, value, low, high in (("steps", args.steps, 1, 10**7), ("batch-size", args.batch_size, 1, 65536),
+                                   ("eval-n", args.eval_n, 0, 10**6)):
         if value < low:
             raise ConfigError(f"--{flag} must be at least {low}, got {value}")
+        if value > high:
+            raise ConfigError(f"--{flag} must be at most {high}, got {value}")
     if not args.lr > 0 or args.lr >= 1:
         raise ConfigError(f"--lr must be between 0 and 1 (exclusive), got {args.lr:g}; try 2e-3")
     out = Path(args.out).expanduser()
@@ -68,6 +72,9 @@ def check_args(args):
         raise ConfigError(f"--out {out}: exists and is not a folder; give a folder path")
     if out.is_dir() and any(out.iterdir()) and not args.force:
         raise ConfigError(f"--out {out}: folder is not empty; pick a new folder or pass --force to overwrite")
+    from dgbench.results import ensure_writable_dir
+
+    ensure_writable_dir(out, "--out")  # before the first training step, not after the last
     return tasks, out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 from dgbench.errors import ConfigError, ResultsError
@@ -45,9 +46,8 @@ def save_baseline(run_dir: Path, name: str, folder: Path) -> Path:
     if not points:
         raise ResultsError(f"{store.points_file}: no measured points; a baseline needs at least one")
     target = folder / name
-    staging = folder / f".{name}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=folder))  # unique: concurrent saves
     shutil.copy2(store.run_file, staging / RUN_FILE)
     shutil.copy2(store.points_file, staging / POINTS_FILE)
     # Replace in two renames so a crash leaves either the old or the new baseline, never half of one.

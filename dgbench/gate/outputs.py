@@ -93,7 +93,7 @@ def summary_line(result: GateResult) -> str:
 
 
 def console_table(result: GateResult):
-    from rich.markup import escape
+    from dgbench.textsafe import markup as escape
     from rich.table import Table
 
     table = Table(title=f"dgbench gate: {escape(result.candidate_dir)} vs baseline {escape(result.baseline_dir)}")
@@ -108,7 +108,9 @@ def console_table(result: GateResult):
 
 def _md_cell(text: str) -> str:
     # A pipe or a newline would break the table; < and & would be read as HTML by GitHub.
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    from dgbench.textsafe import clean
+
+    return (clean(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace("|", "\\|").replace("\n", " "))
 
 
@@ -155,5 +157,7 @@ def write_outputs(result: GateResult, markdown_path: str | None = None, junit_pa
     for path, text in ((markdown_path, lambda: markdown(result)), (junit_path, lambda: junit_xml(result)),
                        (json_path, lambda: json.dumps(result.to_dict(), indent=2, default=str) + "\n")):
         if path:
+            from dgbench.results import atomic_write_text
+
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(text(), encoding="utf-8")
+            atomic_write_text(Path(path), text())

@@ -282,10 +282,10 @@ def gemm_roof_for(profile: dict, spec, device: str = "cpu"):
 
 
 def _save(path: Path, data: dict) -> None:
+    from dgbench.results import atomic_write_json  # a unique temp name: two processes may measure at once
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
+    atomic_write_json(path, data)
 
 
 def published_vs_measured(profile: dict, measured: dict) -> list[tuple[str, float | None, float]]:

@@ -46,8 +46,10 @@ def _check(path: Path, data: dict) -> None:
 def load_profiles() -> dict[str, dict]:
     profiles = {}
     for path in sorted(profile_dir().glob("*.yaml")):
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        from dgbench.safe_yaml import load_yaml_text, read_suite_text
+
+        try:  # bounded like a suite: a profile folder may come from anywhere (./hardware_profiles)
+            data, _ = load_yaml_text(read_suite_text(path), str(path))
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: YAML syntax error: {e}") from None
         _check(path, data)

@@ -11,6 +11,7 @@ import time
 import traceback
 from pathlib import Path
 
+from dgbench.boundary import Terminated
 from dgbench.harness.sweep import Point
 from dgbench.models.cache import ModelCache, free_memory
 from dgbench.results import utc_stamp
@@ -64,7 +65,7 @@ def _measure(point: Point, scenario, ctx: MeasureContext, cache: ModelCache, dty
         if point.seed is not None:   # a `seeds` repeat samples with its own seed; prompts and items keep the suite's
             ctx = dataclasses.replace(ctx, sample_seed=point.seed)
         record.update(status="ok", **scenario.measure(decoder, point, spec, ctx))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated):
         raise
     except Exception as exc:  # a failed point is data, not a crash: record it and go on
         record.update(status="failed", error=_error_record(exc))
@@ -80,7 +81,7 @@ def _measure_without_model(point, scenario, ctx: MeasureContext) -> dict:
               "params": point.params, "knobs": {}, "weights": "served", "started_utc": utc_stamp()}
     try:
         record.update(scenario.measure(None, point, None, ctx))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated):
         raise
     except Exception as exc:  # a broken point is data, not a crash
         record.update(status="failed", error=_error_record(exc))

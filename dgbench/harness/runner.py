@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dgbench.boundary import Terminated
 from dgbench.errors import ConfigError
 from dgbench.harness.sweep import Point, expand
 from dgbench.metadata import run_metadata, suite_hash
 from dgbench.harness.point import RooflineContext, measure_point, start_telemetry
 from dgbench.models.cache import ModelCache
-from dgbench.results import RunStore, default_run_dir, utc_stamp
+from dgbench.results import RunStore, new_run_dir, utc_stamp
 from dgbench.scenarios import for_point
 from dgbench.telemetry.recorder import TELEMETRY_FILE
 
@@ -27,6 +28,7 @@ class RunOutcome:
     failed: int = 0
     skipped: int = 0
     interrupted: bool = False
+    stopped_by: str = ""  # "SIGINT" or "SIGTERM" when interrupted
 
 
 def decoder_weights(suite: dict) -> str:
@@ -106,8 +108,15 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
     emulated = apply_memory_cap(device, emulate_memory) if emulate_memory else None
     if resume is not None:
         store = RunStore(resume)
+        store.read_meta()  # a run directory at all, before anything is written into it
+        store.lock()       # a second resume of this directory stops here, naming our pid
         meta = store.read_meta()
+        if not isinstance(meta.get("hardware"), dict) or "config_hash" not in meta:
+            store.unlock()
+            raise ConfigError(f"{store.run_file}: lacks 'hardware' or 'config_hash', so it cannot be resumed; "
+                              "start a new run")
         if meta["config_hash"] != suite_hash(suite):
+            store.unlock()
             raise ConfigError(f"{resume}: the suite differs from the one this run started with "
                               f"(config hash {meta['config_hash']} vs {suite_hash(suite)}); resume with the same "
                               "suite and --set options, or start a new run")
@@ -118,6 +127,7 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
         # local run is measured here, on the hardware its run.json names.
         placed = on_ray or (meta.get("executor") or {}).get("kind") == "ray" or "merged_from" in meta
         if not placed and fingerprint_key(meta["hardware"]) != fingerprint_key(fp):
+            store.unlock()
             raise ConfigError(f"{resume}: started on {fingerprint_key(meta['hardware'])!r}, this machine is "
                               f"{fingerprint_key(fp)!r}; a run mixes no hardware, start a new run here")
         done = store.finished_point_ids()
@@ -125,9 +135,7 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
         meta.setdefault("resumed_utc", []).append(utc_stamp())
         store.write_meta(meta)
     else:
-        store = RunStore(out_dir or default_run_dir(out_root, suite["name"]))
-        if store.run_file.exists():
-            raise ConfigError(f"{store.path}: already holds a run; use --resume {store.path} or another --out")
+        store = RunStore(out_dir or new_run_dir(out_root, suite["name"]))
         meta = run_metadata(suite, device, suite["seed"], fp, profile or match_profile(fp), "running",
                             decoder_weights(suite))
         meta["hardware_profile_source"] = "--profile" if profile else "detected"
@@ -146,7 +154,7 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
     meta["executor"] = {k: v for k, v in executor.items()} if on_ray else {"kind": "local"}
 
     outcome = RunOutcome(store.path)
-    sigint = _SigintLatch()
+    sigint = _SignalLatch()
     try:
         if on_ray:
             from dgbench.harness.executors.ray_pool import run_on_ray
@@ -155,14 +163,22 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
         else:
             _run_local(points, done, suite, device, store, meta, outcome, progress, sigint.check)
         meta["status"] = "completed" if outcome.failed == 0 else "completed_with_failures"
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as stop:
+        # SIGINT and SIGTERM end a run the same way: status interrupted, finished points kept;
+        # the CLI exits 130 for SIGINT, 143 (128 + 15) for SIGTERM.
         outcome.interrupted = True
+        outcome.stopped_by = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
         meta["status"] = "interrupted"
     finally:
-        sigint.restore()
+        # A second Ctrl-C or a SIGTERM while the run is being closed must not cut the final run.json
+        # write short: from here signals are only remembered.
+        sigint.defer()
         meta["finished_utc"] = utc_stamp()
-        store.write_meta(meta)
-        store.close()
+        try:
+            store.write_meta(meta)
+        finally:
+            store.close()
+            sigint.restore()
     outcome.points = store.read_points()
     return outcome
 
@@ -213,34 +229,45 @@ def _resumed_shard(resume: Path, meta: dict, asked: tuple[int, int] | None) -> t
     return had
 
 
-class _SigintLatch:
-    """Ctrl-C raises KeyboardInterrupt as usual and is also remembered, and the sweep checks before every
-    point. Python drops a KeyboardInterrupt that lands inside a finalizer or a C callback ("Exception
-    ignored in ..."), and a run would then measure every remaining point instead of stopping."""
+class _SignalLatch:
+    """Ctrl-C (SIGINT) raises KeyboardInterrupt and SIGTERM raises Terminated, and either is also
+    remembered, and the sweep checks before every point. Python drops an exception raised inside a
+    finalizer or a C callback ("Exception ignored in ..."), and a run would then measure every
+    remaining point instead of stopping."""
 
     def __init__(self):
         import signal
         import threading
 
-        self.hit = threading.Event()
-        self.previous = None
+        self.hit: str = ""
+        self.deferred = False
+        self.previous: dict = {}
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._on_sigint)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._on_signal)
 
-    def _on_sigint(self, signum, frame):
-        self.hit.set()
-        raise KeyboardInterrupt
+    def _on_signal(self, signum, frame):
+        import signal
+
+        self.hit = "SIGTERM" if signum == signal.SIGTERM else "SIGINT"
+        if not self.deferred:
+            self.check()
+
+    def defer(self) -> None:
+        self.deferred = True
 
     def check(self) -> None:
-        if self.hit.is_set():
+        if self.hit == "SIGTERM":
+            raise Terminated()
+        if self.hit:
             raise KeyboardInterrupt
 
     def restore(self) -> None:
-        if self.previous is not None:
-            import signal
+        import signal
 
-            signal.signal(signal.SIGINT, self.previous)
-            self.previous = None
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous = {}
 
 
 def apply_memory_cap(device: str, profile_name: str) -> dict:

@@ -16,6 +16,7 @@ from dgbench.errors import ConfigError
 from dgbench.harness.executors import EXECUTOR_FIELDS, check_address
 from dgbench.metadata import suite_hash  # noqa: F401  (re-exported: the run's config hash)
 from dgbench.metrics import METRICS, direction
+from dgbench.safe_yaml import MAX_SUITE_BYTES, load_yaml_text, parse_yaml  # noqa: F401 (parse_yaml: API)
 from dgbench.scenarios.base import SCENARIOS, for_suite, point_model, suite_scenarios
 from dgbench.scenarios.generation import COMMON_AXES  # noqa: F401  (re-exported)
 from dgbench.tasks import TASKS
@@ -23,6 +24,7 @@ from dgbench.tasks.lm_eval import builtin_suite_dir
 from dgbench.validation import Field, Location, did_you_mean, validate, validate_mapping
 
 DTYPES = ["auto", "float32", "bfloat16", "float16"]
+SEED_MAX = 2**32 - 1
 
 
 def _engines():
@@ -61,7 +63,9 @@ SUITE_FIELDS = {
     "name": Field(str, required=True),
     "description": Field(str, default=""),
     "scenario": Field(str, default="latency", choices=suite_scenarios),   # registered in scenarios/
-    "seed": Field(int, default=0),
+    # torch.manual_seed takes [-2**63, 2**64); dgbench adds small offsets per call and item, so seeds stay
+    # within 32 bits (what numpy's and most other RNGs accept too).
+    "seed": Field(int, default=0, min=0, max=SEED_MAX, help="a non-negative integer below 2**32"),
     # latency/throughput: what the timed calls are prompted with (dgbench/scenarios/prompts.py): a source name
     # or file (a string); serve reads a mapping {source: task|file|synthetic, ...} under the same key
     # (scenarios/serve/config.py). No default, so suites without it keep their config hash.
@@ -71,7 +75,7 @@ SUITE_FIELDS = {
                         help="how texts meet prompt_length: pack (concatenate, cut to exactly prompt_length "
                              "tokens; default) or truncate (one text per row, cut, left-padded)"),
     # No default for the two below, so suites without them keep their config hash.
-    "seeds": Field(list, item=Field(int), scalar_ok=True,
+    "seeds": Field(list, item=Field(int, min=0, max=SEED_MAX), scalar_ok=True,
                    help="repeat stochastic decoders once per seed, e.g. [0, 1, 2] (or `run --seeds N`)"),
     "compare": Field(dict, help="speed at equal accuracy: {margin: 0.02} (absolute) or {margin: 0.99, "
                                 "margin_kind: relative} (MLPerf: at least 99% of the AR reference's accuracy)"),
@@ -151,68 +155,51 @@ def resolve_suite_path(name_or_path: str) -> Path:
     return suites[name_or_path]
 
 
-def _line_map(node, path=(), out=None) -> dict:
-    out = {} if out is None else out
-    out[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            out[path + (key.value,)] = key.start_mark.line + 1
-            _line_map(value, path + (key.value,), out)
-            out[path + (key.value,)] = key.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _line_map(item, path + (i,), out)
-    return out
-
-
-def parse_yaml(path: Path) -> tuple[dict, Location]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"{path}{line}: YAML syntax error: {problem}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a suite is a YAML mapping with at least 'name' and 'decoders'")
-    return data, Location(str(path), _line_map(node) if node is not None else {})
-
-
 # ---------------------------------------------------------------- overrides
 
+def _container_name(value) -> str:
+    return {dict: "a mapping", list: "a list"}.get(type(value), f"{type(value).__name__} {value!r}"[:60])
+
+
 def apply_overrides(data: dict, overrides: list[str], source: str) -> dict:
-    """--set key.path=value, value parsed as YAML (so lists and numbers work). Lists index by number."""
+    """--set key.path=value, value parsed as YAML (so lists and numbers work). Lists index by number.
+    Every step of the path is checked: a mapping takes a key, a list an index in range, and a scalar
+    (`--set seed.x=1`) nothing, each refused with the step named."""
     data = copy.deepcopy(data)
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set sweep.gen_length=[32,64]")
         key, raw = item.split("=", 1)
+        if len(raw) > MAX_SUITE_BYTES:
+            raise ConfigError(f"--set {key}: the value is longer than {MAX_SUITE_BYTES // 1024} KiB")
         try:
-            value = yaml.safe_load(raw)
+            value, _ = load_yaml_text(raw, f"--set {key}")
         except yaml.YAMLError:
             raise ConfigError(f"--set {key}: cannot parse value {raw!r} as YAML") from None
-        parts = [int(p) if p.isdigit() else p for p in key.strip().split(".")]
+        except RecursionError:
+            raise ConfigError(f"--set {key}: value nested too deeply") from None
+        names = key.strip().split(".")
+        if any(not n for n in names):
+            raise ConfigError(f"--set {key!r}: empty step in the key path; write e.g. --set measure.warmup=2")
+        parts = [int(p) if p.isdigit() else p for p in names]
         target = data
-        for i, part in enumerate(parts[:-1]):
-            nxt = parts[i + 1]
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            where = ".".join(map(str, parts[:i])) or "the suite"
             if isinstance(target, list):
                 if not isinstance(part, int) or part >= len(target):
-                    raise ConfigError(f"--set {key}: index {part} out of range in {source}")
-                target = target[part]
-            else:
-                if part not in target or target[part] is None:
-                    target[part] = [] if isinstance(nxt, int) else {}
-                target = target[part]
-        last = parts[-1]
-        if isinstance(target, list):
-            if not isinstance(last, int) or last >= len(target):
-                raise ConfigError(f"--set {key}: index {last} out of range in {source}")
-        target[last] = value
+                    raise ConfigError(f"--set {key}: {where} is a list of {len(target)}; give an index "
+                                      f"0..{len(target) - 1}, not {part!r} ({source})")
+            elif not isinstance(target, dict):
+                raise ConfigError(f"--set {key}: {where} is {_container_name(target)}, not a mapping or list, so it "
+                                  f"has no {part!r} inside; set {where} itself")
+            if last:
+                target[part] = value
+                break
+            nxt = parts[i + 1]
+            if isinstance(target, dict) and (part not in target or target[part] is None):
+                target[part] = [] if isinstance(nxt, int) else {}
+            target = target[part]
     return data
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from rich.markup import escape
+
+from dgbench.textsafe import markup
 from rich.table import Table
 
 from dgbench.analysis.percentiles import NOTE as PERCENTILE_NOTE
@@ -32,13 +34,13 @@ def summary_table(points: list[dict], title: str = "") -> Table:
     # Metric columns that no point has (in-step throughput in an AR-only run, acceptance without
     # speculative rows) are left out rather than shown empty.
     columns = [c for c in COLUMNS if any(c[1] in p.get("summary", {}) for p in points)] or COLUMNS[:1]
-    table = Table(title=title, show_lines=False)
+    table = Table(title=markup(title), show_lines=False)
     table.add_column("decoder", no_wrap=True)
     table.add_column("model", no_wrap=True)
     table.add_column("batch", justify="right")
     table.add_column("gen tok", justify="right")
     for k in knob_names:
-        table.add_column(k, justify="right")
+        table.add_column(markup(k), justify="right")
     for header, _, _ in columns:
         table.add_column(header, justify="right")
     table.add_column("e2e ms p50/p90/p99", justify="right")
@@ -58,7 +60,7 @@ def summary_table(points: list[dict], title: str = "") -> Table:
             mem = p.get("memory") or {}
             row.append(_fmt(mem.get("peak_mem_bytes"), 1 / 2**20) if mem else "-")
             row.append(str(s.get("e2e_s", {}).get("n", 0)))
-        table.add_row(*[escape(c) for c in row])
+        table.add_row(*[markup(c) for c in row])
     return table
 
 
@@ -83,7 +85,7 @@ def tail_cell(point: dict, metric: str, scale: float = 1.0) -> str:
 
 def quality_table(points: list[dict], title: str = "") -> Table:
     """One row per (decoder, task): accuracy with its 95% Wilson interval, and speed over the same calls."""
-    table = Table(title=title, show_lines=False)
+    table = Table(title=markup(title), show_lines=False)
     for header in ("decoder", "model", "task", "n", "accuracy [95% Wilson]", "committed tok/s", "NFE passes",
                    "tok/forward", "e2e ms", "e2e ms p50/p90/p99"):
         table.add_column(header, justify="left" if header in ("decoder", "model", "task") else "right",
@@ -100,7 +102,7 @@ def quality_table(points: list[dict], title: str = "") -> Table:
                     f"{_pct(q.get('accuracy'))} [{_pct(q.get('low'))}-{_pct(q.get('high'))}]",
                     spread(s.get("committed_tok_s")), spread(s.get("nfe")), spread(s.get("tokens_per_forward")),
                     spread(s.get("e2e_s"), 1e3), tail_cell(p, "e2e_s", 1e3)]
-        table.add_row(*[escape(c) for c in row])
+        table.add_row(*[markup(c) for c in row])
     return table
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 
 from dgbench.analysis.points import op_label
+from dgbench.textsafe import clean
 from dgbench.report import tables as tb
 from dgbench.report.tables import SPEED_COLUMNS
 from dgbench.report.data import RunView, params_label, summary_of
@@ -20,7 +21,8 @@ MAX_ROWS = 200  # a PR comment over ~65k characters is refused by GitHub
 
 
 def cell(text) -> str:
-    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
+    # Control characters (ANSI/OSC escapes in a decoder name) are shown escaped, never passed through.
+    return html.escape(clean(text), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
 def md_table(header: list[str], rows: list[list]) -> list[str]:

@@ -17,6 +17,14 @@ from dgbench.report.site import MANIFEST, environment
 MAX_DEPTH = 3  # report folders may be grouped (reports/main/2026-11-22/...), but not searched without end
 
 
+def report_href(rel: Path) -> str:
+    """A relative link to a report folder: percent-encoded (a folder may be named `javascript:alert(1)`
+    or hold `"`, `#`, `?`) and prefixed `./`, so no folder name is ever read as a URL scheme."""
+    from urllib.parse import quote
+
+    return "./" + "/".join(quote(part, safe="") for part in rel.parts) + "/index.html"
+
+
 def find_reports(folder: Path) -> tuple[list[dict], list[str]]:
     """(entries, skipped): one entry per report.json below folder; unreadable ones become a sentence."""
     entries, skipped = [], []
@@ -26,12 +34,12 @@ def find_reports(folder: Path) -> tuple[list[dict], list[str]]:
             continue  # the folder itself, too deep, or a comparison's per-run sub-report
         try:
             data = json.loads(manifest.read_text(encoding="utf-8"))
-            entries.append({"name": rel.as_posix(), "href": f"{rel.as_posix()}/index.html",
+            entries.append({"name": rel.as_posix(), "href": report_href(rel),
                             "created": str(data.get("created_utc", "")), "kind": str(data.get("kind", "?")),
                             "machine": "; ".join(data.get("machines") or []), "suite": ", ".join(data.get("suites") or []),
                             "commit": ", ".join(c for c in data.get("commits") or [] if c),
                             "headline": [str(x) for x in data.get("headline") or []]})
-        except (json.JSONDecodeError, OSError, AttributeError, TypeError) as exc:
+        except (ValueError, OSError, AttributeError, TypeError, RecursionError) as exc:  # ValueError: JSON, UTF-8
             skipped.append(f"{rel.as_posix()}/{MANIFEST} could not be read ({type(exc).__name__}); re-create that "
                            "report with dgbench report.")
     entries.sort(key=lambda e: (e["created"], e["name"]), reverse=True)
@@ -51,6 +59,8 @@ def publish(folder: str | Path, title: str = "dgbench reports") -> tuple[Path, i
         title=title, subtitle=f"{len(entries)} report(s), newest run first.", entries=entries, skipped=skipped,
         folder=folder.as_posix(), history=history)
     index = folder / "index.html"
-    index.write_text(html, encoding="utf-8")
+    from dgbench.results import atomic_write_text
+
+    atomic_write_text(index, html)
     (folder / ".nojekyll").touch()
     return index, len(entries)

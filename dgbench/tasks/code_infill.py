@@ -101,6 +101,15 @@ def run_item(item: InfillItem, text: str, sandbox: Callable[..., SandboxResult] 
     return sandbox(program(item, text), timeout_s=timeout_s)
 
 
+def sandbox_summary(result: SandboxResult) -> dict:
+    """What a sample records about the run of its program: how it ended and how it was isolated, with
+    `weaker` naming any mechanism this host lacked (empty where every layer took effect)."""
+    m = result.mechanisms
+    return {"status": result.status, "detail": result.detail[:200],
+            "isolation": {k: m.get(k) for k in ("filesystem", "network", "seccomp", "landlock", "disk", "user")},
+            "weaker": list(m.get("weaker", []))}
+
+
 def pass_at_1(item: InfillItem, text: str, sandbox: Callable[..., SandboxResult] = run_python,
               timeout_s: float = 10) -> bool:
     """One sample per item, so pass@1 of the item is whether this completion passes its tests;
@@ -197,8 +206,10 @@ class CodeInfillTask(Task):
             def score(text, item=item):
                 # Single-line items take the first generated line; multi-line ones the whole text.
                 middle = text.split("\n", 1)[0] + "\n" if config["set"] == "single" else text
-                passed = pass_at_1(item, middle, timeout_s=5)
-                return middle, passed, {"exact_match": exact_match(item, middle), "pass_at_1": passed}
+                ran = run_item(item, middle, timeout_s=5)
+                passed = ran.status == "passed"   # pass@1 (see pass_at_1)
+                return middle, passed, {"exact_match": exact_match(item, middle), "pass_at_1": passed,
+                                        "sandbox": sandbox_summary(ran)}
             if paradigm == "diffusion":
                 template = "_" * CODE_GAP + item.suffix[:CODE_SUFFIX_CONTEXT]
                 items.append(TaskItem(item.item_id, item.prefix, score, template, tuple(range(CODE_GAP)), CODE_GAP,

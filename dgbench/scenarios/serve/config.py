@@ -41,7 +41,7 @@ ENDPOINT = {
 LOAD = {
     "concurrency": Field(list, default=lambda: [1], scalar_ok=True, item=Field(int, min=1, allow_none=True),
                          help="requests in flight at most (a sweep axis); null: unbounded (rate only)"),
-    "request_rate": Field(list, default=lambda: [math.inf], scalar_ok=True, item=Field(float, min=0.0),
+    "request_rate": Field(list, default=lambda: [math.inf], scalar_ok=True, item=Field(float, min=0.0, allow_inf=True),
                           help="requests per second (a sweep axis); inf: send as fast as concurrency allows"),
     "arrival": Field(str, default="poisson", choices=["poisson", "constant"],
                      help="inter-arrival times: exponential (seeded) or 1/rate"),
