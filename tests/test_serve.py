@@ -90,6 +90,11 @@ def test_serve_suite_accounts_for_every_request(servers, tmp_path):
                  "--json", str(tmp_path / "gate.json")]) == 0
     verdicts = json.loads((tmp_path / "gate.json").read_text())
     assert "ttft_s" in json.dumps(verdicts)
+    # and `dgbench export --format vllm` writes them under vllm bench serve's keys
+    assert main(["export", str(run_dir), "--format", "vllm", "-o", str(tmp_path / "vllm")]) == 0
+    records = json.loads((tmp_path / "vllm" / "vllm.json").read_text())
+    assert len(records) == len([p for p in points if p["status"] == "ok"])
+    assert all(r["completed"] <= r["num_prompts"] and "p99_ttft_ms" in r and "max_concurrency" in r for r in records)
 
 
 def _stream(url: str, body: dict) -> tuple[list, float, float]:

@@ -108,7 +108,7 @@ def test_aggregate_definitions():
 
 
 def test_vllm_keys_for_a_serve_point():
-    from dgbench.report.serve_export import vllm_serve_record
+    from dgbench.analysis.serve_export import vllm_serve_record
 
     ok = {"status": "ok", "error": None, "ttft_s": 0.1, "e2e_s": 0.5, "chunk_times_s": [0.1, 0.3, 0.5],
           "chunk_tokens": [4, 4, 2], "usage_tokens": 10, "token_source": "server token_ids", "output_tokens": 10}

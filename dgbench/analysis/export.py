@@ -192,6 +192,10 @@ def export(run_dir: str | Path, fmt: str, out: str | Path | None = None) -> list
                             encoding="utf-8")
     else:
         files = [out / "vllm.json"]
-        records = [vllm_record(p) for p in points if p.get("status") == "ok"]
+        from dgbench.analysis.serve_export import vllm_serve_record
+
+        # Serve points (load against an endpoint) have their own record: vLLM's per-request definitions.
+        records = [vllm_serve_record(p) if p.get("serve") is not None else vllm_record(p)
+                   for p in points if p.get("status") == "ok"]
         files[0].write_text(json.dumps(records, indent=1, default=str), encoding="utf-8")
     return files
