@@ -351,6 +351,8 @@ def validate_suite(data: dict, loc: Location) -> dict:
             if key in suite:
                 raise ConfigError(f"{loc.at((key,))}: {key}: only scenario {other.suite_names[0]} reads this "
                                   f"section; set scenario: {other.suite_names[0]} or remove it")
+    if scenario.loads_model and suite.get("decoders"):
+        _resolve_decoders(suite, loc)   # engines and specs from checkpoints first: the checks below read them
     scenario.validate(suite, loc)
     _validate_tasks(suite, loc)
     _validate_compare(suite, loc)
@@ -359,7 +361,6 @@ def validate_suite(data: dict, loc: Location) -> dict:
         raise ConfigError(f"{loc.at(('seeds',))}: seeds: {seeds} repeats a seed; list each seed once")
     if not scenario.loads_model:
         return suite
-    _resolve_decoders(suite, loc)
     _validate_prompts(suite, loc)
     if "decoders" not in suite:
         raise ConfigError(f"{loc.at(())}: decoders: required key is missing ({DECODERS_HELP})")
