@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from dgbench.backends.base import (Decoder, GenerationRecord, InPlaceFillMixin, register_engine, steps_between,
                                    useful_length)
 from dgbench.backends.hf_diffusion import DIFFUSIONGEMMA_KNOBS
+from dgbench.compat import cache_arg, cache_kwarg
 from dgbench.validation import Field
 
 
@@ -36,6 +37,8 @@ class DiffusionGemmaDenoiser:
         self.text_config = model.config.text_config
         self.layer_types = self.text_config.layer_types
         self.n_layers = self.text_config.num_hidden_layers
+        # Looked up once, not per layer call: the keyword is a constant of the installed transformers.
+        self.layer_cache_kwarg = cache_kwarg(self.decoder.layers[0])
         self.softcap = model.final_logit_softcapping
         self.emb_dtype = self.decoder.embed_tokens.weight.dtype
         self.reuse_probs = self.emb_dtype == torch.float32
@@ -64,10 +67,11 @@ class DiffusionGemmaDenoiser:
 
         ids = input_ids.clone(memory_format=torch.contiguous_format)
         dummy = torch.empty((ids.shape[0], ids.shape[1], 0), dtype=self.model.dtype, device=ids.device)
-        masks = self.encoder.create_masks_for_generate(config=self.model.config, inputs_embeds=dummy,
-                                                       attention_mask=attention_mask, past_key_values=self.cache,
-                                                       position_ids=position_ids)
-        self.encoder(input_ids=ids, attention_mask=masks, past_key_values=self.cache, position_ids=position_ids)
+        build = self.encoder.create_masks_for_generate
+        masks = build(config=self.model.config, inputs_embeds=dummy, attention_mask=attention_mask,
+                      **cache_arg(build, self.cache), position_ids=position_ids)
+        self.encoder(input_ids=ids, attention_mask=masks, **cache_arg(self.encoder, self.cache),
+                     position_ids=position_ids)
 
     def canvas_context(self, decoder_attention_mask, position_ids) -> _CanvasContext:
         import torch
@@ -75,9 +79,9 @@ class DiffusionGemmaDenoiser:
         B = decoder_attention_mask.shape[0]
         L = self.model.config.canvas_length
         shape_only = torch.empty((B, L, 1), device=decoder_attention_mask.device)
-        masks = self.decoder.create_diffusion_decoder_attention_mask(
-            config=self.model.config, inputs_embeds=shape_only, past_key_values=self.cache,
-            decoder_attention_mask=decoder_attention_mask)
+        build = self.decoder.create_diffusion_decoder_attention_mask
+        masks = build(config=self.model.config, inputs_embeds=shape_only, **cache_arg(build, self.cache),
+                      decoder_attention_mask=decoder_attention_mask)
         hidden_like = torch.empty((B, L, self.text_config.hidden_size), dtype=self.emb_dtype,
                                   device=decoder_attention_mask.device)
         rope = {t: self.decoder.rotary_emb(hidden_like, position_ids, t) for t in set(self.layer_types)}
@@ -102,7 +106,7 @@ class DiffusionGemmaDenoiser:
         for i, layer in enumerate(self.decoder.layers[:self.n_layers]):
             kind = self.layer_types[i]
             hidden = layer(hidden, position_embeddings=context.rope[kind], attention_mask=context.masks[kind],
-                           position_ids=context.positions, past_key_values=self.cache)
+                           position_ids=context.positions, **{self.layer_cache_kwarg: self.cache})
         hidden = self.decoder.norm(hidden)
         logits = self.model.lm_head(hidden).to(torch.float32)                     # (B, L, V)
         # Final-logit soft-capping, the reference's three ops in its order (same rounding).

@@ -20,6 +20,7 @@ import functools
 
 from dgbench.backends.base import (Decoder, GenerationRecord, InPlaceFillMixin, register_engine, steps_between,
                                    useful_length)
+from dgbench.compat import cache_arg
 from dgbench.errors import ConfigError
 from dgbench.validation import Field
 
@@ -117,7 +118,7 @@ class BidirectionalDecoderDenoiser:
 
         positions = torch.arange(start, start + x.shape[1], device=x.device)[None]  # (1, q)
         out = self.model(input_ids=x, attention_mask=self._mask(attention_mask, x.shape[1]),
-                         position_ids=positions, past_key_values=cache, use_cache=cache is not None)
+                         position_ids=positions, **cache_arg(self.model, cache), use_cache=cache is not None)
         return out.logits.float()                                                     # (B, q, V)
 
     def logits(self, x, attention_mask):

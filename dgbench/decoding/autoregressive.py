@@ -4,7 +4,8 @@
     prompt ──► prefill (one pass, fills the cache) ──► token 1 ──► decode_one_token ──► token 2 ──► …
 
 The model is any causal LM callable the transformers way: `model(input_ids=, attention_mask=,
-position_ids=, past_key_values=, use_cache=True) -> .logits`. Each phase is its own function so it can
+position_ids=, cache= (past_key_values= before transformers 5.24, see dgbench/compat.py), use_cache=True)
+-> .logits`. Each phase is its own function so it can
 be timed and compiled on its own; `generate` compiles only `decode_one_token`, the part that runs once
 per token (with a static cache every decode step has the same shapes, so one graph serves them all).
 
@@ -23,6 +24,8 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
+
+from dgbench.compat import cache_arg
 
 CACHE_KINDS = ("dynamic", "static")
 
@@ -76,7 +79,7 @@ def prefill(model, input_ids, attention_mask, cache, position_ids=None) -> torch
     if position_ids is None:
         position_ids = positions_from_mask(attention_mask)
     out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                past_key_values=cache, use_cache=True, logits_to_keep=1)
+                **cache_arg(model, cache), use_cache=True, logits_to_keep=1)
     # float32 copy as transformers takes it: the sampler's arithmetic then matches bit for bit, and the
     # (possibly large) output object is not kept alive.
     return out.logits[:, -1].to(copy=True, dtype=torch.float32)
@@ -86,7 +89,7 @@ def decode_one_token(model, token, position, cache, attention_mask) -> torch.Ten
     """One new token per row through the cached model.  token, position: (B, 1) -> (B, V)
 
     `attention_mask` is the 2D padding mask (B, T_kv), or masks already built for this step (`step_masks`)."""
-    out = model(input_ids=token, attention_mask=attention_mask, position_ids=position, past_key_values=cache,
+    out = model(input_ids=token, attention_mask=attention_mask, position_ids=position, **cache_arg(model, cache),
                 use_cache=True)
     return out.logits[:, -1].to(copy=True, dtype=torch.float32)
 
@@ -100,7 +103,7 @@ def step_masks(model, mask_2d, position, cache):
 
     build = getattr(model, "create_masks_for_generate", create_masks_for_generate)
     shape_only = torch.empty((position.shape[0], position.shape[1], 0), dtype=model.dtype, device=position.device)
-    masks = build(config=model.config, inputs_embeds=shape_only, attention_mask=mask_2d, past_key_values=cache,
+    masks = build(config=model.config, inputs_embeds=shape_only, attention_mask=mask_2d, **cache_arg(build, cache),
                   position_ids=position)
     if isinstance(masks, dict):
         return {k: v.contiguous() if v is not None else None for k, v in masks.items()}
