@@ -29,7 +29,7 @@ exit codes: 0 trained and saved, 2 bad input (objective, tasks, numbers, output 
 
 
 def add_parser(sub, formatter) -> None:
-    from dgbench.training.backbone import OBJECTIVES
+    from dgbench.training.backbone import BACKBONES, OBJECTIVES
     from dgbench.training.data import TASKS
 
     p = sub.add_parser(NAME, help="train a small reference model (masked diffusion or autoregressive)",
@@ -38,7 +38,11 @@ def add_parser(sub, formatter) -> None:
                                    "dgbench's own task generators, save it as a transformers checkpoint and "
                                    "write its model card with held-out accuracy.")
     p.add_argument("--objective", required=True, choices=OBJECTIVES,
-                   help="diffusion: masked-diffusion loss, bidirectional; autoregressive: next-token, causal")
+                   help="diffusion: masked-diffusion loss, bidirectional (Llama); uniform-diffusion: DiffusionGemma's "
+                        "uniform-noise objective with self-conditioning; autoregressive: next-token, causal")
+    p.add_argument("--backbone", choices=BACKBONES, default=None,
+                   help="llama (the masked pair; default) or gemma4 (DiffusionGemmaForBlockDiffusion for "
+                        "uniform-diffusion, Gemma4ForCausalLM for autoregressive); uniform-diffusion implies gemma4")
     p.add_argument("--tasks", default=",".join(TASKS), metavar="LIST",
                    help=f"comma-separated tasks to train on (default: {','.join(TASKS)})")
     p.add_argument("--steps", type=int, default=400, metavar="N", help="optimizer steps (default 400)")
@@ -58,6 +62,12 @@ def check_args(args):
     from dgbench.training.data import parse_tasks
 
     tasks = parse_tasks(args.tasks)
+    backbone = args.backbone or ("gemma4" if args.objective == "uniform-diffusion" else "llama")
+    if (args.objective == "uniform-diffusion") != (backbone == "gemma4") and args.objective != "autoregressive":
+        raise ConfigError(f"--objective {args.objective} runs on the "
+                          f"{'gemma4' if args.objective == 'uniform-diffusion' else 'llama'} backbone, not "
+                          f"--backbone {backbone}; drop --backbone or pick the other objective")
+    args.backbone = backbone
     for flag, value, low in (("steps", args.steps, 1), ("batch-size", args.batch_size, 1), ("eval-n", args.eval_n, 0)):
         if value < low:
             raise ConfigError(f"--{flag} must be at least {low}, got {value}")
@@ -79,7 +89,8 @@ def main(args) -> int:
 
     console = Console(stderr=True)
     run_training(args.objective, tasks, args.steps, args.seed, args.batch_size, args.lr, out,
-                 eval_n=args.eval_n, name=args.name, console=console, show_progress=True)
+                 eval_n=args.eval_n, name=args.name, console=console, show_progress=True,
+                 backbone=args.backbone)
     return 0
 
 

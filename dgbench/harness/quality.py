@@ -49,8 +49,15 @@ def sudoku_items(config: dict, limit: int | None, seed: int, paradigm: str) -> l
     from dgbench.tasks import sudoku
 
     size = config["size"]
+    if config.get("clues_max") is not None:
+        from dgbench.training.learnable import exact_clue_puzzles
+
+        puzzles = [p for c in range(config["clues"], config["clues_max"] + 1)
+                   for p in exact_clue_puzzles(_count(config, limit), c, seed)]
+    else:
+        puzzles = sudoku.generate_puzzles(size, _count(config, limit), config["clues"], seed)
     items = []
-    for puzzle in sudoku.generate_puzzles(size, _count(config, limit), config["clues"], seed):
+    for puzzle in puzzles:
         def score(text, puzzle=puzzle):
             grid = sudoku.parse_grid(text, size)
             result = sudoku.check(puzzle, grid)
@@ -71,6 +78,10 @@ def mc_items(config: dict, limit: int | None, seed: int) -> list[TaskItem]:
     if config["source"] == "gpqa":
         source = mc.load_gpqa_csv(Path(config["path"] or "(tasks.mc.path is not set)").expanduser(), seed,
                                   "tasks.mc.path")[:n]
+    elif config["source"] == "computable":
+        from dgbench.tasks.mc_computable import computable_items
+
+        source = computable_items(n, seed)
     else:
         source = mc.procedural_items(n, seed)
     items = []
@@ -120,6 +131,26 @@ def code_items(config: dict, limit: int | None, seed: int, paradigm: str = "auto
     return items
 
 
+def pyfill_items(config: dict, limit: int | None, seed: int, paradigm: str) -> list[TaskItem]:
+    """Generated Python infill: diffusion fills the gap in place with the suffix's start fixed after it (the
+    canvas the trained DiffusionGemma learnt), AR gets the suffix first (decoding/infill.py)."""
+    from dgbench.tasks import pyfill
+    from dgbench.training.learnable import PYFILL_CONTEXT
+
+    items = []
+    for item in pyfill.generate(_count(config, limit), seed):
+        def score(text, item=item):
+            passed = pyfill.passes(item, text)
+            return pyfill.gap_line(text), passed, {"exact_match": pyfill.exact_match(item, text), "pass_at_1": passed}
+        if paradigm == "diffusion":
+            items.append(TaskItem(item.id, item.prefix, score, pyfill.canvas_template(item, PYFILL_CONTEXT),
+                                  tuple(range(pyfill.GAP_LENGTH)), pyfill.GAP_LENGTH, infill_mode="native-gap"))
+        else:
+            layout = build_infill_prompt(list(item.prefix), list(item.suffix), separator=list(CODE_SEPARATOR))
+            items.append(TaskItem(item.id, "".join(layout.ids), score, infill_mode=layout.mode))
+    return items
+
+
 def task_items(task: str, config: dict, limit: int | None, seed: int, paradigm: str) -> list[TaskItem]:
     if task == "sudoku":
         return sudoku_items(config, limit, seed, paradigm)
@@ -127,6 +158,8 @@ def task_items(task: str, config: dict, limit: int | None, seed: int, paradigm: 
         return mc_items(config, limit, seed)
     if task == "code_infill":
         return code_items(config, limit, seed, paradigm)
+    if task == "pyfill":
+        return pyfill_items(config, limit, seed, paradigm)
     raise ValueError(f"unknown task {task!r}")
 
 

@@ -92,12 +92,16 @@ TASK_FIELDS = {
     "sudoku": {
         "size": Field(int, default=4, choices=[4, 6, 9]),
         "clues": Field(int, default=8, min=0, help="given cells per puzzle"),
-        "n": Field(int, default=50, min=1, help="puzzles (before --limit)"),
+        "clues_max": Field(int, default=None, allow_none=True, min=0,
+                           help="4x4 only: n puzzles at each clue count from clues to clues_max, each with "
+                                "exactly that many givens"),
+        "n": Field(int, default=50, min=1, help="puzzles (before --limit; per clue count with clues_max)"),
         "prompt": Field(str, default="instruction", choices=["instruction", "compact"],
                         help="instruction: the rules spelled out; compact: the bare grid (dgbench's trained pair)"),
     },
     "mc": {
-        "source": Field(str, default="procedural", choices=["procedural", "gpqa"]),
+        "source": Field(str, default="procedural", choices=["procedural", "gpqa", "computable"],
+                        help="computable: dgbench.tasks.mc_computable (the letter follows from the question)"),
         "path": Field(str, default=None, allow_none=True, help="your GPQA CSV, for source: gpqa"),
         "style": Field(str, default="zero_shot", choices=["zero_shot", "cot"]),
         "scoring": Field(str, default="generation", choices=["generation", "loglikelihood"],
@@ -107,6 +111,10 @@ TASK_FIELDS = {
     "code_infill": {
         "set": Field(str, default="single", choices=["single", "multi"]),
         "n": Field(int, default=50, min=1, help="infill items (before --limit)"),
+    },
+    # Generated Python infill (dgbench/tasks/pyfill.py): the gap fixed by the code before and after it.
+    "pyfill": {
+        "n": Field(int, default=50, min=1, help="generated functions (before --limit)"),
     },
     # lm-evaluation-harness tasks through lm-eval's own evaluator (dgbench/integrations/lm_eval_suite.py):
     # one point per decoder and listed task.
@@ -293,6 +301,10 @@ def _validate_tasks(suite: dict, loc: Location) -> None:
     if not tasks:
         raise ConfigError(f"{loc.at(('tasks',))}: tasks: needs at least one of {', '.join(TASK_FIELDS)}")
     sudoku = tasks.get("sudoku")
+    if sudoku and sudoku["clues_max"] is not None and (sudoku["size"] != 4 or sudoku["clues_max"] < sudoku["clues"]
+                                                        or sudoku["clues_max"] > 16):
+        raise ConfigError(f"{loc.at(('tasks', 'sudoku', 'clues_max'))}: tasks.sudoku.clues_max: "
+                          f"{sudoku['clues_max']} needs size 4 and clues <= clues_max <= 16 (clues is {sudoku['clues']})")
     if sudoku and sudoku["clues"] > sudoku["size"] ** 2:
         raise ConfigError(f"{loc.at(('tasks', 'sudoku', 'clues'))}: tasks.sudoku.clues: {sudoku['clues']} is more "
                           f"than the {sudoku['size'] ** 2} cells of a {sudoku['size']}x{sudoku['size']} grid")

@@ -53,7 +53,7 @@ def task_gen_length(task: str, config: dict) -> int:
         return config["size"] * config["size"] + config["size"]
     if task.startswith("lm_eval:"):   # the cap; each lm-eval task sets its own max_gen_toks
         return config["max_gen_toks"]
-    return {"mc": 16, "code_infill": 64}[task]
+    return {"mc": 16, "code_infill": 64, "pyfill": 16}[task]
 
 
 def task_entries(task: str, config: dict) -> list[tuple[str, dict]]:

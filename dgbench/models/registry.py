@@ -123,6 +123,29 @@ def _register_reference_pair() -> None:
 _register_reference_pair()
 
 
+def _register_gemma_pair() -> None:
+    from dgbench.training.backbone import GEMMA_CANVAS_LENGTH, GEMMA_TEXT_CONFIG, SPECIAL_TOKENS
+
+    source = ("trained by dgbench itself (`dgbench train --objective uniform-diffusion` / `--objective autoregressive "
+              "--backbone gemma4`; model card README.md in the checkpoint folder): transformers "
+              "DiffusionGemmaForBlockDiffusion / Gemma4ForCausalLM, hidden 128, 4 layers, 4 experts top-2, byte-level "
+              "vocabulary 260; both share widths, data (Sudoku 4x4 at 4-11 givens, pyfill, computable MC), steps and "
+              "seed; stored in bfloat16, loaded in float32")
+    register(ModelSpec("ref-diffusiongemma", "diffusiongemma", "diffusion", "DiffusionGemmaForBlockDiffusion",
+                       dict(GEMMA_TEXT_CONFIG), canvas_length=GEMMA_CANVAS_LENGTH, weights="embedded",
+                       checkpoint=_embedded("ref-diffusiongemma"), source=source,
+                       description="reference DiffusionGemma (uniform-noise diffusion, self-conditioning); "
+                                   "decode with dgbench-diffusion or hf-diffusion",
+                       special_tokens=dict(SPECIAL_TOKENS)))
+    register(ModelSpec("ref-gemma4", "gemma4", "autoregressive", "Gemma4ForCausalLM", dict(GEMMA_TEXT_CONFIG),
+                       weights="embedded", checkpoint=_embedded("ref-gemma4"), source=source,
+                       description="reference Gemma 4 causal twin of ref-diffusiongemma (next-token loss)",
+                       special_tokens=dict(SPECIAL_TOKENS)))
+
+
+_register_gemma_pair()
+
+
 # ---- full-size specs: published geometry ----
 # Gemma's special ids (pad 0, eos 1, bos 2) are the Gemma4TextConfig / DiffusionGemmaTextConfig defaults.
 

@@ -34,5 +34,10 @@ register_task("humaneval-infill-single", "HumanEval-infilling single-line (1,033
               "canonical solutions); pass@1 in a sandboxed subprocess, exact match", "dgbench.tasks.code_infill")
 register_task("humaneval-infill-multi", "HumanEval-infilling multi-line (5,815 items, contiguous spans of non-empty "
               "lines); pass@1 in a sandboxed subprocess, exact match", "dgbench.tasks.code_infill")
+register_task("pyfill", "generated two-line Python functions with the first body line missing, fixed by the code "
+              "before and after the gap; pass@1 in the sandbox, exact match", "dgbench.tasks.pyfill")
+register_task("mc-computable", "GPQA-format multiple choice whose letter is computable from the question "
+              "(largest/smallest, parity, one-digit sum): learnable by dgbench's trained pairs",
+              "dgbench.tasks.mc_computable")
 register_task("mc-procedural", "built-in procedurally generated science multiple choice in GPQA's format "
               "(for CI and the reference models)", "dgbench.tasks.multiple_choice")
