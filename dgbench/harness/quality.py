@@ -20,7 +20,7 @@ from dgbench.stats import summarize
 from dgbench.tasks.scoring import accuracy_summary
 from dgbench.telemetry.timing import Clock
 
-SPEED_METRICS = ("e2e_s", "committed_tok_s", "nfe", "tokens_per_forward", "useful_tokens", "ttft_s")
+SPEED_METRICS = ("e2e_s", "committed_tok_s", "nfe", "tokens_per_forward", "useful_tokens", "ttft_s", "cap_hit_share")
 # Between the suffix (shown first) and the prefix in the AR suffix-first layout.
 CODE_SEPARATOR = "\n# ---- the code above comes after the gap; the code below comes before it ----\n"
 
@@ -50,10 +50,8 @@ def sudoku_items(config: dict, limit: int | None, seed: int, paradigm: str) -> l
 
     size = config["size"]
     if config.get("clues_max") is not None:
-        from dgbench.training.learnable import exact_clue_puzzles
-
         puzzles = [p for c in range(config["clues"], config["clues_max"] + 1)
-                   for p in exact_clue_puzzles(_count(config, limit), c, seed)]
+                   for p in sudoku.exact_clue_puzzles(_count(config, limit), c, seed)]
     else:
         puzzles = sudoku.generate_puzzles(size, _count(config, limit), config["clues"], seed)
     items = []
@@ -135,7 +133,6 @@ def pyfill_items(config: dict, limit: int | None, seed: int, paradigm: str) -> l
     """Generated Python infill: diffusion fills the gap in place with the suffix's start fixed after it (the
     canvas the trained DiffusionGemma learnt), AR gets the suffix first (decoding/infill.py)."""
     from dgbench.tasks import pyfill
-    from dgbench.training.learnable import PYFILL_CONTEXT
 
     items = []
     for item in pyfill.generate(_count(config, limit), seed):
@@ -143,7 +140,7 @@ def pyfill_items(config: dict, limit: int | None, seed: int, paradigm: str) -> l
             passed = pyfill.passes(item, text)
             return pyfill.gap_line(text), passed, {"exact_match": pyfill.exact_match(item, text), "pass_at_1": passed}
         if paradigm == "diffusion":
-            items.append(TaskItem(item.id, item.prefix, score, pyfill.canvas_template(item, PYFILL_CONTEXT),
+            items.append(TaskItem(item.id, item.prefix, score, pyfill.canvas_template(item, pyfill.CANVAS_CONTEXT),
                                   tuple(range(pyfill.GAP_LENGTH)), pyfill.GAP_LENGTH, infill_mode="native-gap"))
         else:
             layout = build_infill_prompt(list(item.prefix), list(item.suffix), separator=list(CODE_SEPARATOR))

@@ -59,10 +59,18 @@ def per_rep_metrics(rec: GenerationRecord, batch: int) -> dict[str, float | None
 
 def run_point(decoder, point, vocab: int, special_ids, device: str, measure: dict, seed: int,
               on_rep=None, mark=None) -> dict:
-    prompts, mask = synthetic_prompts(point.batch_size, point.prompt_length, vocab, special_ids, seed, device)
+    special_ids = list(special_ids)
+    fixed = None if getattr(point, "prompts", None) else \
+        synthetic_prompts(point.batch_size, point.prompt_length, vocab, special_ids, seed, device)
     clock = Clock(device)
 
     def call(rep: int) -> GenerationRecord:
+        if fixed is None:   # real task prompts, a different item per repetition (harness/task_prompts.py)
+            from dgbench.harness.task_prompts import task_prompts
+
+            prompts, mask = task_prompts(point.prompts, point.batch_size, rep, special_ids, device)
+        else:
+            prompts, mask = fixed
         # Each repetition has its own seed so sampled trajectories are reproducible rep by rep.
         return decoder.generate(prompts, mask, point.gen_length, measure["fixed_length"], seed + 1000 + rep, clock)
 

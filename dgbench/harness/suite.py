@@ -42,6 +42,10 @@ DECODER = Field(dict, fields={
                     help="a decoding engine from `dgbench list models`"),
     "knobs": Field(dict, default=dict),
     "dtype": Field(str, default="auto", choices=DTYPES),
+    # No default, so decoders without it keep their config hash (see "tasks" below).
+    "prompts": Field(str, choices=["sudoku"],
+                     help="latency/throughput: time on real task prompts (sudoku: the quality suite's 4x4 puzzles) "
+                          "instead of random ids; prompt_length is then theirs"),
 })
 
 SUITE_FIELDS = {

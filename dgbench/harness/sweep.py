@@ -25,13 +25,15 @@ class Point:
     task: str | None = None
     task_config: dict | None = None
     limit: int | None = None   # --limit: items per task at most
+    # Latency only: real task prompts (harness/task_prompts.py) instead of random ids; None: random.
+    prompts: str | None = None
 
     @property
     def params(self) -> dict:
         if self.task is not None:
             return {"task": self.task, "gen_length": self.gen_length, **{k: self.knobs[k] for k in self.swept_knobs}}
         return {"batch_size": self.batch_size, "gen_length": self.gen_length, "prompt_length": self.prompt_length,
-                **{k: self.knobs[k] for k in self.swept_knobs}}
+                **({"prompts": self.prompts} if self.prompts else {}), **{k: self.knobs[k] for k in self.swept_knobs}}
 
     @property
     def point_id(self) -> str:
@@ -40,6 +42,8 @@ class Point:
                "knobs": self.knobs}
         if self.task is not None:  # only quality points carry these, so other ids stay as they were
             key.update(task=self.task, task_config=self.task_config, limit=self.limit)
+        if self.prompts is not None:  # likewise: ids of random-prompt points stay as they were
+            key.update(prompts=self.prompts)
         return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
     def label(self) -> str:
@@ -74,6 +78,10 @@ def expand(suite: dict) -> list[Point]:
     for dec in suite["decoders"]:
         engine = ENGINES[dec["engine"]]
         axes = {a: sweep[a] for a in COMMON_AXES}
+        if dec.get("prompts"):   # task prompts have their own length: one value, the real one
+            from dgbench.harness.task_prompts import prompt_length
+
+            axes["prompt_length"] = [prompt_length(dec["prompts"])]
         knob_axes = {k: v for k, v in sweep["knobs"].items() if k in engine.knobs}
         names = list(axes) + list(knob_axes)
         for combo in itertools.product(*axes.values(), *knob_axes.values()):
@@ -82,7 +90,7 @@ def expand(suite: dict) -> list[Point]:
             points.append(Point(decoder=dec["name"], model=dec["model"], engine=dec["engine"], dtype=dec["dtype"],
                                 batch_size=values["batch_size"], gen_length=values["gen_length"],
                                 prompt_length=values["prompt_length"], knobs=knobs,
-                                swept_knobs=tuple(knob_axes)))
+                                swept_knobs=tuple(knob_axes), prompts=dec.get("prompts")))
     return points
 
 

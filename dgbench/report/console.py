@@ -19,6 +19,9 @@ COLUMNS = [
     ("NFE passes", "nfe", 1.0),
     ("tok/forward", "tokens_per_forward", 1.0),
     ("in-step tok/s", "in_step_tok_s", 1.0),
+    # Diffusion: what the adaptive stop did (a random-weight model runs every canvas to the cap).
+    ("steps/canvas", "steps_per_canvas", 1.0),
+    ("cap-hit %", "cap_hit_share", 100.0),
     ("draft accept", "acceptance_rate", 1.0),
 ]
 
@@ -59,6 +62,7 @@ def summary_table(points: list[dict], title: str = "") -> Table:
 
 def definitions_footer(points: list[dict]) -> str:
     used = {"committed_tok_s", "ttft_s", "tpot_s", "nfe", "tokens_per_forward", "in_step_tok_s", "peak_mem_bytes"}
+    used |= {m for m in ("steps_per_canvas", "cap_hit_share") if any(m in p.get("summary", {}) for p in points)}
     if any("acceptance_rate" in p.get("summary", {}) for p in points):
         used.add("acceptance_rate")
     lines = [f"  {METRICS[m].name} ({METRICS[m].unit}): {METRICS[m].definition}" for m in sorted(used)]
@@ -71,23 +75,28 @@ def quality_table(points: list[dict], title: str = "") -> Table:
     """One row per (decoder, task): accuracy with its 95% Wilson interval, and speed over the same calls."""
     table = Table(title=title, show_lines=False)
     for header in ("decoder", "model", "task", "n", "accuracy [95% Wilson]", "committed tok/s", "NFE passes",
-                   "tok/forward", "e2e ms"):
+                   "tok/forward", "cap-hit %", "e2e ms"):
         table.add_column(header, justify="left" if header in ("decoder", "model", "task") else "right",
                          no_wrap=header in ("decoder", "model"))
     for p in points:
         row = [p["decoder"], p["model"], str(p.get("task") or p.get("params", {}).get("task", "?"))]
         if p.get("status") != "ok":
             err = p.get("error", {})
-            row += ["", f"FAILED: {err.get('kind', '?')}: {err.get('message', '')}"[:80], "", "", "", ""]
+            row += ["", f"FAILED: {err.get('kind', '?')}: {err.get('message', '')}"[:80], "", "", "", "", ""]
         else:
             q = p.get("quality", {})
             s = p.get("summary", {})
             row += [str(q.get("n", 0)),
                     f"{_pct(q.get('accuracy'))} [{_pct(q.get('low'))}-{_pct(q.get('high'))}]",
                     spread(s.get("committed_tok_s")), spread(s.get("nfe")), spread(s.get("tokens_per_forward")),
-                    spread(s.get("e2e_s"), 1e3)]
+                    _share(s.get("cap_hit_share")), spread(s.get("e2e_s"), 1e3)]
         table.add_row(*[escape(c) for c in row])
     return table
+
+
+def _share(summary: dict | None) -> str:
+    """Mean of a per-item 0/1 series (cap hit or not), as a percentage; '-' for AR rows."""
+    return "-" if not summary or not summary.get("n") else _pct(summary.get("mean"))
 
 
 def mcnemar_lines(points: list[dict]) -> list[str]:

@@ -35,6 +35,9 @@ OPERATORS = ("+", "-", "*")
 # gap may hold: the longest middle (" total = num * 9") is 16, so the answer is never truncated.
 INDENT = " "
 GAP_LENGTH = 16
+# Characters of the suffix an in-place template shows after the gap and its newline: enough for
+# ` return <var>`; the trained DiffusionGemma's canvas is 32 = 16 + 1 + 15.
+CANVAS_CONTEXT = 15
 
 
 @dataclass(frozen=True)

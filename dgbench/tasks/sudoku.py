@@ -191,6 +191,20 @@ def generate_puzzles(size: int, n: int, clues: int, seed: int) -> list[Puzzle]:
                          f"sudoku{size}x{size}-c{clues}-s{seed}-{k:04d}") for k in range(n)]
 
 
+def exact_clue_puzzles(n: int, clues: int, seed) -> list[Puzzle]:
+    """The first n 4x4 puzzles of the seed with exactly `clues` givens. _make_puzzle stops above the target
+    when no further cell can go; those draws are skipped, so a table per clue count means what it says.
+    (Seeded by (seed, clues, k) under the name of the training task that introduced it, sudoku4all.)"""
+    out, k = [], 0
+    while len(out) < n:
+        puzzle = _make_puzzle(4, clues, random.Random(f"sudoku4all:{seed}:{clues}:{k}"),
+                              f"sudoku4x4-c{clues}-s{seed}-{k:04d}")
+        k += 1
+        if puzzle.clues == clues:
+            out.append(puzzle)
+    return out
+
+
 # ---------------------------------------------------------------- scoring
 
 def check(puzzle: Puzzle, answer_grid) -> SudokuScore:

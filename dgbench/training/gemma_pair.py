@@ -95,6 +95,15 @@ def canvas_target(item, in_place: bool) -> tuple[list[int], list[bool]]:
     return ids + [eos] * pad, fixed + [False] * pad
 
 
+def corrupt(target: torch.Tensor, fixed: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """x_t: t ~ U(0,1) per row; each position that is not fixed becomes a uniform token with probability t."""
+    B, L = target.shape
+    t = torch.rand(B, generator=generator)                                              # (B,)
+    replace = (torch.rand(B, L, generator=generator) < t[:, None]) & ~fixed
+    noise = torch.randint(0, VOCAB_SIZE, (B, L), generator=generator)
+    return torch.where(replace, noise, target)
+
+
 def uniform_diffusion_loss(model, items, generator: torch.Generator) -> torch.Tensor:
     from dgbench.backends.diffusiongemma import DiffusionGemmaDenoiser
 
@@ -113,10 +122,7 @@ def uniform_diffusion_loss(model, items, generator: torch.Generator) -> torch.Te
         prompt_ids[b, P - len(p):] = torch.tensor(p)
         prompt_mask[b, P - len(p):] = True
 
-    t = torch.rand(B, generator=generator)                                              # (B,)
-    replace = (torch.rand(B, L, generator=generator) < t[:, None]) & ~fixed
-    noise = torch.randint(0, V, (B, L), generator=generator)
-    noisy = torch.where(replace, noise, target)                                         # (B, L)
+    noisy = corrupt(target, fixed, generator)                                           # (B, L)
 
     denoiser = DiffusionGemmaDenoiser(model)
     denoiser.begin(B, P + L)

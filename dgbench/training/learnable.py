@@ -17,24 +17,6 @@ import random
 
 SUDOKU_CLUES = tuple(range(4, 12))
 V2_TASKS = ("sudoku4all", "pyfill", "mcc")
-# Canvas positions the in-place pyfill template shows after the gap (the gap, a newline, then this much
-# of the suffix: enough to show ` return <var>`); the trained DiffusionGemma's canvas is 32 = 16 + 1 + 15.
-PYFILL_CONTEXT = 15
-
-
-def exact_clue_puzzles(n: int, clues: int, seed) -> list:
-    """The first n 4x4 puzzles of the seed with exactly `clues` givens (the generator stops above the target
-    when no further cell can go; those draws are skipped, so the table's counts are what they say)."""
-    from dgbench.tasks import sudoku
-
-    out, k = [], 0
-    while len(out) < n:
-        puzzle = sudoku._make_puzzle(4, clues, random.Random(f"sudoku4all:{seed}:{clues}:{k}"),
-                                     f"sudoku4x4-c{clues}-s{seed}-{k:04d}")
-        k += 1
-        if puzzle.clues == clues:
-            out.append(puzzle)
-    return out
 
 
 def sudoku_item(puzzle):
@@ -52,7 +34,7 @@ def pyfill_item(item):
     def score(text, item=item):
         return pyfill.gap_line(text), pyfill.passes(item, text)
 
-    template = pyfill.canvas_template(item, PYFILL_CONTEXT)
+    template = pyfill.canvas_template(item, pyfill.CANVAS_CONTEXT)
     layout = build_infill_prompt(list(item.prefix), list(item.suffix), separator=list(CODE_SEPARATOR))
     return Item("pyfill", item.id, item.key, item.prefix, item.middle, score, template=template,
                 blanks=tuple(range(pyfill.GAP_LENGTH)), answer_span=pyfill.GAP_LENGTH,
@@ -76,10 +58,10 @@ def mcc_item(item):
 
 def items(task: str, n: int, seed) -> list:
     """Evaluation items: Sudoku n per clue count (grouped), the others the first n of the seed."""
-    from dgbench.tasks import mc_computable, pyfill
+    from dgbench.tasks import mc_computable, pyfill, sudoku
 
     if task == "sudoku4all":
-        return [sudoku_item(p) for c in SUDOKU_CLUES for p in exact_clue_puzzles(n, c, seed)]
+        return [sudoku_item(p) for c in SUDOKU_CLUES for p in sudoku.exact_clue_puzzles(n, c, seed)]
     if task == "pyfill":
         return [pyfill_item(i) for i in pyfill.generate(n, seed)]
     return [mcc_item(i) for i in mc_computable.computable_items(n, seed)]

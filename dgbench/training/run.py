@@ -46,6 +46,7 @@ def run_training(objective: str, tasks: list[str], steps: int, seed: int, batch_
         "params": count_parameters(model),
         "wall_s": round(result.wall_s, 1),
         "eval_wall_s": round(eval_s, 1),
+        "eval_n": eval_n,
         "storage_dtype": "bfloat16" if backbone == "gemma4" else "float32",
         "machine": checkpoint.machine(),
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
@@ -64,7 +65,12 @@ def run_training(objective: str, tasks: list[str], steps: int, seed: int, batch_
     checkpoint.plot_losses(result.losses, result.tasks_per_step, f"{meta['name']} ({objective}), seed {seed}",
                            out / checkpoint.CURVE_FILE)
     checkpoint.write_meta(out, meta)
-    checkpoint.write_card(out, meta)
+    if backbone == "gemma4":
+        from dgbench.training.gemma_card import write_gemma_card
+
+        write_gemma_card(out, meta)      # gemma_card.write_pair adds the twin's numbers once both exist
+    else:
+        checkpoint.write_card(out, meta)
     for task, r in meta["heldout"].items():
         say(f"  {task}: {r['correct']}/{r['n']} = {100 * r['accuracy']:.1f}% "
             f"[{100 * r['low']:.1f}-{100 * r['high']:.1f}%]")
