@@ -18,9 +18,16 @@ examples:
   dgbench train --objective diffusion --tasks sudoku4,sudoku6,infill,mc --steps 400 --seed 0 \\
       --out dgbench/_data/models/ref-diffusion                                  # the shipped model
   dgbench train --objective autoregressive --tasks sudoku4 --steps 200 --out /tmp/ar-sudoku
+  dgbench train --objective uniform-diffusion --tasks sudoku4all,pyfill,mcc --steps 550 --batch-size 16 \
+      --lr 0.003 --out dgbench/_data/models/ref-diffusiongemma                  # the DiffusionGemma pair
+  dgbench train --objective autoregressive --backbone gemma4 --tasks sudoku4all,pyfill,mcc --steps 550 \
+      --batch-size 16 --lr 0.003 --out dgbench/_data/models/ref-gemma4          # ... and its Gemma 4 twin
 
-Both objectives train the same backbone (LlamaForCausalLM, d=128, 4 layers, byte-level vocabulary) on
-the same generated data with the same seed; only the loss and the attention mask differ. The folder
+diffusion and autoregressive (the default llama backbone) train the same LlamaForCausalLM (d=128, 4 layers,
+byte-level vocabulary) on the same generated data with the same seed; only the loss and the attention mask
+differ. uniform-diffusion trains a DiffusionGemmaForBlockDiffusion (MoE, canvas 32) with the objective its
+sampler assumes (uniform noise, self-conditioning; dgbench/training/gemma_pair.py), and autoregressive with
+--backbone gemma4 its Gemma4ForCausalLM twin; both are stored in bfloat16. The folder
 gets a transformers checkpoint (safetensors, config.json, tokenizer files), training.json, loss.png and
 a model card README.md with held-out accuracy per task (95% Wilson interval, n).
 
