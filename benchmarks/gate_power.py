@@ -1,5 +1,5 @@
 """Error rates of `dgbench gate`'s rules on simulated repetitions: power against real changes, false
-alarms on noise alone. Pure Python, seeded (dgbench/gate_sim.py holds the models and their assumptions).
+alarms on noise alone. Pure Python, seeded (dgbench/gate/power.py holds the models and their assumptions).
 
 Each rate is printed with its trial count and a 95% Wilson interval.
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from dgbench.gate_sim import accuracy_power, timing_rates
+from dgbench.gate.power import accuracy_power, timing_rates
 from dgbench.tasks.scoring import wilson_interval
 
 

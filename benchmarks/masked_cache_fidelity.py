@@ -14,7 +14,7 @@ import argparse
 import torch
 
 from dgbench.backends import ENGINES
-from dgbench.harness.scenario import synthetic_prompts
+from dgbench.scenarios.generation import synthetic_prompts
 from dgbench.models.registry import get
 from dgbench.models.synthetic import build_synthetic
 from dgbench.stats import summarize

@@ -81,7 +81,7 @@ def main() -> int:
         run = scratch / "synthetic-run"
         synthesize(source, run, args.points)
         n_points = sum(1 for _ in open(run / "points.jsonl", encoding="utf-8"))
-        from dgbench.report.html import write_report
+        from dgbench.report.pages import write_report
 
         times = []
         for rep in range(args.repeat):

@@ -18,7 +18,7 @@ import time
 import torch
 
 from dgbench.backends import ENGINES
-from dgbench.harness.scenario import synthetic_prompts
+from dgbench.scenarios.generation import synthetic_prompts
 from dgbench.models.registry import get
 from dgbench.models.synthetic import build_synthetic
 from dgbench.stats import summarize

@@ -1,7 +1,7 @@
 """Metric definitions: name, unit, direction and the sentence every report prints.
 
 The gate reads `higher_is_better` from here, so a suite cannot gate a metric in the wrong direction.
-Imports nothing heavy: report/ and gate.py use it without torch.
+Imports nothing heavy: report/ and gate/ use it without torch.
 """
 
 from __future__ import annotations
@@ -61,3 +61,34 @@ METRICS: dict[str, Metric] = {m.name: m for m in _ALL}
 
 def direction(name: str) -> str:
     return "higher" if METRICS[name].higher_is_better else "lower"
+
+
+def per_rep_metrics(rec, batch: int) -> dict[str, float | None]:
+    """The per-repetition values of one generate call (a backends.base.GenerationRecord) over `batch`
+    sequences, as defined in METRICS above."""
+    useful = sum(rec.useful_tokens)
+    ttft = rec.first_output_s
+    out: dict[str, float | None] = {
+        "e2e_s": rec.e2e_s,
+        "useful_tokens": useful,
+        "committed_tok_s": useful / rec.e2e_s if rec.e2e_s > 0 else None,
+        "ttft_s": ttft,
+        "nfe": rec.nfe,
+        "tokens_per_forward": sum(u / max(n, 1) for u, n in zip(rec.useful_tokens, rec.nfe_per_sequence)) / batch,
+        "tpot_s": None,
+    }
+    if rec.token_times_s:  # autoregressive
+        steps = len(rec.token_times_s)
+        out["tpot_s"] = (rec.e2e_s - ttft) / (steps - 1) if steps > 1 else None
+    for key in ("acceptance_rate", "mean_accepted_length"):  # speculative decoding, when the engine drafts
+        if key in rec.extra:
+            out[key] = rec.extra[key]
+    if rec.canvas_times_s:  # diffusion
+        n = len(rec.canvas_times_s)
+        out["tpot_s"] = (rec.e2e_s - ttft) / (n - 1) if n > 1 else ttft
+        steps = rec.step_times_s
+        if steps:
+            out["in_step_tok_s"] = rec.canvas_length * batch / (sum(steps) / len(steps))
+        out["cap_hit_share"] = (sum(s >= rec.step_cap for s in rec.steps_per_canvas) / len(rec.steps_per_canvas)
+                                if rec.steps_per_canvas else None)
+    return out

@@ -3,7 +3,7 @@
 Versioned schema, written so that a crash or Ctrl-C loses nothing already measured:
 run.json is replaced atomically (write a temp file, fsync, rename) and every finished sweep point
 is appended to points.jsonl as one line and fsynced before the next point starts. A torn last line
-(killed mid-write) is ignored on reading. Imports no torch: report/ and gate.py read runs cheaply.
+(killed mid-write) is ignored on reading. Imports no torch: report/ and gate/ read runs cheaply.
 """
 
 from __future__ import annotations
@@ -155,3 +155,9 @@ class RunStore:
 def load_run(path: str | os.PathLike) -> tuple[dict, list[dict]]:
     store = RunStore(Path(path))
     return store.read_meta(), store.read_points()
+
+
+def fingerprint_key(fp: dict) -> str:
+    """The part of a fingerprint that must match for two runs to be comparable (stored in run.json as
+    `hardware`: the GPU's name, else the CPU model and its logical core count)."""
+    return fp.get("gpu_name") or f"{fp.get('cpu_model')} x{fp.get('cpu_cores_logical')}"

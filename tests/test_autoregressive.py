@@ -9,7 +9,8 @@ from dgbench.backends import autoregressive as _register  # noqa: F401  (until b
 from dgbench.decoding.autoregressive import ARSamplingSpec, generate, left_pad, positions_from_mask
 from dgbench.decoding.infill import FimTokens, build_infill_prompt, fim_tokens_from_special, fim_tokens_from_tokenizer
 from dgbench.decoding.loglikelihood import loglikelihood
-from dgbench.harness.scenario import per_rep_metrics, synthetic_prompts
+from dgbench.scenarios.generation import synthetic_prompts
+from dgbench.metrics import per_rep_metrics
 from dgbench.models.registry import get
 from dgbench.models.synthetic import build_synthetic
 from dgbench.telemetry.timing import Clock

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from dgbench.backends import ENGINES
-from dgbench.harness.scenario import per_rep_metrics, synthetic_prompts
+from dgbench.scenarios.generation import synthetic_prompts
+from dgbench.metrics import per_rep_metrics
 from dgbench.models.registry import get
 from dgbench.models.synthetic import build_synthetic
 from dgbench.telemetry.timing import Clock

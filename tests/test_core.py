@@ -7,7 +7,7 @@ import pytest
 
 from dgbench.backends.base import steps_between, useful_length
 from dgbench.errors import ResultsError
-from dgbench.harness.measure import MeasurePlan, repeat
+from dgbench.scenarios.measure import MeasurePlan, repeat
 from dgbench.results import RunStore
 from dgbench.stats import percentile, summarize
 
@@ -76,7 +76,7 @@ def test_results_store_rejects_corruption_and_missing_runs(tmp_path):
 
 
 def test_synthetic_prompts_never_contain_a_special_id():
-    from dgbench.harness.scenario import synthetic_prompts
+    from dgbench.scenarios.generation import synthetic_prompts
 
     ids, mask = synthetic_prompts(64, 64, 20, [0, 1, 2, 17], seed=0, device="cpu")
     values = set(ids.flatten().tolist())

@@ -122,7 +122,7 @@ def test_trajectory_hook_sees_every_step(models):
 def test_compiled_engine_gives_the_reference_tokens(models):
     """compile=True fuses kernels, which may round differently; on this model the tokens must still match."""
     from dgbench.backends import ENGINES
-    from dgbench.harness.scenario import synthetic_prompts
+    from dgbench.scenarios.generation import synthetic_prompts
     from dgbench.telemetry.timing import Clock
     from dgbench.validation import Location, validate_mapping
 
@@ -144,7 +144,7 @@ def test_fixed_positions_stay_in_place_and_blanks_are_filled(models):
     """In-place infilling: known output positions sit in the canvas from the first step and are never
     renoised; only the blanks are sampled. A two-canvas template checks the per-canvas slicing."""
     from dgbench.backends import ENGINES
-    from dgbench.harness.scenario import synthetic_prompts
+    from dgbench.scenarios.generation import synthetic_prompts
     from dgbench.telemetry.timing import Clock
     from dgbench.validation import Location, validate_mapping
 

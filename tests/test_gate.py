@@ -10,10 +10,10 @@ import pytest
 from scipy import stats as scipy_stats  # cross-check only; dgbench itself needs no scipy
 
 from dgbench.errors import ResultsError
-from dgbench.gate import (IMPROVEMENT, OK, REGRESSION, MetricRule, accuracy_verdict, compare_runs, exact_verdict,
+from dgbench.gate.rules import (IMPROVEMENT, OK, REGRESSION, MetricRule, accuracy_verdict, compare_runs, exact_verdict,
                           min_attainable_p, timing_verdict)
-from dgbench.gate_baselines import resolve_baseline, save_baseline
-from dgbench.gate_report import junit_xml, markdown
+from dgbench.gate.baselines import resolve_baseline, save_baseline
+from dgbench.gate.outputs import junit_xml, markdown
 from dgbench.stats import bootstrap_ratio_of_medians, mann_whitney_u, mcnemar_exact
 
 
@@ -199,7 +199,7 @@ def test_baselines_save_resolve_and_refuse_unfinished_runs(tmp_path):
 
 
 def test_gate_import_leaves_torch_out():
-    code = ("import sys, dgbench.gate, dgbench.gate_report, dgbench.gate_baselines, dgbench.cli_gate, "
-            "dgbench.cli_baseline, dgbench.gate_sim; print('torch' in sys.modules)")
+    code = ("import sys, dgbench.gate, dgbench.gate.outputs, dgbench.gate.baselines, dgbench.cli.gate, "
+            "dgbench.cli.baseline, dgbench.gate.power; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

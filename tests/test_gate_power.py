@@ -4,7 +4,7 @@ Rates printed by `python benchmarks/gate_power.py` (more trials, more settings);
 95% requirement is not met by luck: at 3,000 trials the standard error of a rate near 95% is 0.4 points.
 """
 
-from dgbench.gate_sim import accuracy_power, timing_rates
+from dgbench.gate.power import accuracy_power, timing_rates
 
 
 def test_ten_percent_slowdown_at_cv_three_percent_is_caught():

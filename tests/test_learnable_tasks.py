@@ -6,7 +6,7 @@ import re
 import pytest
 
 from dgbench.errors import ConfigError
-from dgbench.harness.quality import task_items
+from dgbench.tasks import TASKS
 from dgbench.harness.suite import load_suite, validate_suite
 from dgbench.harness.sweep import expand
 from dgbench.tasks import mc_computable, pyfill, sudoku
@@ -92,13 +92,13 @@ def test_quality_suite_runs_all_three_families_on_every_member():
     sudoku_cfg = suite["tasks"]["sudoku"]
     assert (sudoku_cfg["clues"], sudoku_cfg["clues_max"]) == (4, 11) and suite["tasks"]["mc"]["source"] == "computable"
     # What the suite scores is what training held out (quality seed 0, at most QUALITY_ITEMS).
-    items = task_items("sudoku", sudoku_cfg, None, suite["seed"], "diffusion")
+    items = TASKS["sudoku"].items(sudoku_cfg, None, suite["seed"], "diffusion")
     reserved = data.reserved_keys("sudoku4all")
     assert len(items) == 8 * sudoku_cfg["n"] and sudoku_cfg["n"] <= data.QUALITY_ITEMS
     grids = {"".join(str(int(c)) if c != "." else "0" for c in it.template.replace("\n", "")) for it in items}
     assert grids <= reserved
     for paradigm in ("diffusion", "autoregressive"):
-        (item,) = task_items("pyfill", {"n": 1}, None, 0, paradigm)
+        (item,) = TASKS["pyfill"].items({"n": 1}, None, 0, paradigm)
         assert (item.template is not None) == (paradigm == "diffusion")
         assert " return " in (item.template if paradigm == "diffusion" else item.prompt)
 
@@ -115,8 +115,8 @@ def test_clues_max_needs_a_4x4_grid_and_an_ordered_range():
 
 def test_latency_rows_on_real_sudoku_prompts():
     from dgbench.backends import ENGINES
-    from dgbench.harness.scenario import run_point
-    from dgbench.harness.task_prompts import task_prompts
+    from dgbench.scenarios.generation import run_point
+    from dgbench.scenarios.task_prompts import task_prompts
     from dgbench.models.registry import get
     from dgbench.models.synthetic import build_synthetic
     from dgbench.tasks.text import decode

@@ -22,7 +22,7 @@ MASKED_KNOBS = {"steps": 8}
 
 def _decoder(name, knobs=None):
     from dgbench.backends import ENGINES
-    from dgbench.harness.runner import ModelCache
+    from dgbench.models.cache import ModelCache
     from dgbench.integrations.lm_eval import DgbenchARLM, DgbenchDiffusionLM
     from dgbench.validation import Location, validate_mapping
 
@@ -55,8 +55,8 @@ def evaluated(request, manager):
 
 
 def _own_scoring(decoder, spec, scoring):
-    """dgbench's quality scenario on the same procedural items (harness/quality.py), batch 1."""
-    from dgbench.harness.quality import run_quality_point
+    """dgbench's quality scenario on the same procedural items (scenarios/quality.py), batch 1."""
+    from dgbench.scenarios.quality import run_quality_point
     from dgbench.harness.sweep import Point
 
     point = Point(decoder="d", model=spec.name, engine="e", dtype="float32", batch_size=1, gen_length=16,
@@ -81,15 +81,15 @@ def test_generation_task_matches_dgbench_scoring(evaluated):
 
 
 def test_multiple_choice_matches_dgbench_scoring(evaluated):
-    from dgbench.harness.quality import mc_items
-    from dgbench.integrations.masked_elbo import elbo_loglikelihood
+    from dgbench.tasks import TASKS
+    from dgbench.decoding.masked_elbo import elbo_loglikelihood
     from dgbench.tasks.text import encode
 
     spec, decoder, lm, results = evaluated
     logged = sorted(results["samples"]["dgbench_mc"], key=lambda s: s["doc_id"])
     lm_eval_logprobs = [[r[0][0] for r in s["resps"]] for s in logged]
-    items = mc_items({"source": "procedural", "path": None, "style": "zero_shot", "scoring": "loglikelihood",
-                      "n": 50}, LIMIT, 0)
+    items = TASKS["mc"].items({"source": "procedural", "path": None, "style": "zero_shot",
+                               "scoring": "loglikelihood", "n": 50}, LIMIT, 0, spec.paradigm)
     if spec.paradigm == "autoregressive":
         # dgbench's own log-likelihood scoring: the same logprobs, the same choices, the same accuracy.
         record, own = _own_scoring(decoder, spec, "loglikelihood")
@@ -179,7 +179,7 @@ def test_elbo_is_exact_for_one_token_and_stratifies_the_masked_count():
     import torch
 
     from dgbench.backends.masked_lm import make_denoiser
-    from dgbench.integrations.masked_elbo import elbo_loglikelihood, masked_counts
+    from dgbench.decoding.masked_elbo import elbo_loglikelihood, masked_counts
 
     counts = masked_counts(4, 8, torch.Generator().manual_seed(1))
     assert sorted(counts) == [1, 1, 2, 2, 3, 3, 4, 4]

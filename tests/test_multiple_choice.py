@@ -9,7 +9,7 @@ from dgbench.errors import ConfigError
 from dgbench.tasks.multiple_choice import (
     LETTERS, MCItem, extract_answer, format_prompt, load_arrow, load_gpqa_csv, procedural_items,
     score_by_loglikelihood, write_gpqa_csv)
-from dgbench.tasks.scoring import accuracy_summary, bootstrap_interval, mcnemar, wilson_interval
+from dgbench.stats import accuracy_summary, bootstrap_interval, mcnemar, wilson_interval
 
 ROWS = [
     {"Pre-Revision Question": "x", "Question": "What is the charge of an electron?", "Correct Answer": "-1 e",

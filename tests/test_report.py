@@ -12,13 +12,13 @@ from test_report_support import (PAYLOADS, copy_run, failed_dir, gpu_point_field
                                  read_page, smoke_dir, smoke_site, write_telemetry)
 
 from dgbench.metrics import METRICS
-from dgbench.report.html import write_report
+from dgbench.report.pages import write_report
 from dgbench.report.fmt import spread
 
 
 def test_report_modules_never_import_torch():
     code = ("import sys, dgbench.report.html, dgbench.report.compare, dgbench.report.markdown, "
-            "dgbench.report.publish, dgbench.cli_report, dgbench.cli_publish\n"
+            "dgbench.report.publish, dgbench.cli.report, dgbench.cli.publish\n"
             "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -165,7 +165,7 @@ def test_comparison_of_two_decoders_pairs_accuracy_with_mcnemar(quality_dir, tmp
     from dgbench.report.compare import deltas, match_points
     from dgbench.report.data import load_view
     from dgbench.report.fmt import pvalue
-    from dgbench.tasks.scoring import mcnemar
+    from dgbench.stats import mcnemar
 
     flip = {}
 
@@ -240,3 +240,29 @@ def test_bad_input_is_one_line_and_exit_2(smoke_dir, tmp_path):
         proc = run_cli(*args)
         assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_comparison_page_shows_the_gates_verdicts(smoke_dir, tmp_path):
+    """The same two runs: every verdict `dgbench gate` reaches is the one the comparison page prints."""
+    from dgbench.gate.rules import compare_runs
+    from dgbench.report.compare import deltas, match_points
+    from dgbench.report.data import load_view
+
+    def slower(ps):   # the first point 30% slower, the others 2% (inside the 5% threshold); smoke's 3 repetitions
+        # cannot reach p < 0.05, so the gate says ok throughout where the page's own test could not tell
+        for i, p in enumerate(ps):
+            factor = 0.7 if i == 0 else 0.98
+            p["reps"]["committed_tok_s"] = [x * factor for x in p["reps"]["committed_tok_s"]]
+        return ps
+
+    cand = copy_run(smoke_dir, tmp_path / "cand", points=slower)
+    result = compare_runs(smoke_dir, cand)
+    views = [load_view(smoke_dir), load_view(cand)]
+    rows, _ = match_points(views)
+    point_of = {r["label"]: r["points"][1]["point_id"] for r in rows}
+    delta_rows, _, _ = deltas(views, rows)
+    shown = {(point_of[d[0]], d[2].split(" ")[0]): d[9] for d in delta_rows}
+    gated = {(c.point_id, c.metric): c.verdict for c in result.comparisons}
+    assert gated and all(shown[key] == verdict for key, verdict in gated.items() if key in shown)
+    assert {k for k in gated if k[1] == "committed_tok_s"} <= set(shown)
+    assert all(v == "not gated" for k, v in shown.items() if k not in gated)

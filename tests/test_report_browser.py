@@ -16,7 +16,7 @@ import pytest
 from test_report import _plant
 from test_report_support import PAYLOADS, quality_dir, smoke_dir, smoke_site  # noqa: F401
 
-from dgbench.report.html import write_report
+from dgbench.report.pages import write_report
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",

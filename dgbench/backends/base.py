@@ -46,6 +46,35 @@ class Decoder:
                  clock) -> GenerationRecord:  # pragma: no cover - contract
         raise NotImplementedError
 
+    @classmethod
+    def cost_estimate(cls, spec, knobs: dict, batch: int, prompt_length: int, gen_length: int) -> dict:
+        """Forward passes and token positions one call costs (`dgbench run --dry-run`), at most: the
+        default is autoregressive, one pass per generated token over a KV cache."""
+        return {"passes": gen_length, "positions": batch * (prompt_length + gen_length)}
+
+    @classmethod
+    def lint(cls, spec, knobs: dict, gen_length: int) -> list:
+        """Settings that cannot work or silently degrade (dgbench.decoding.lint.Finding), before anything loads."""
+        from dgbench.decoding.lint import lint_point
+
+        return lint_point(knobs, gen_length, spec.canvas_length)
+
+
+class CanvasCostMixin:
+    """cost_estimate for canvas-by-canvas diffusion (DiffusionGemma): an upper bound, every canvas runs to
+    its step cap (adaptive stopping can only cut it); the encoder sees the prompt and committed canvases."""
+
+    @classmethod
+    def cost_estimate(cls, spec, knobs: dict, batch: int, prompt_length: int, gen_length: int) -> dict:
+        import math
+
+        if spec.paradigm != "diffusion":
+            return super().cost_estimate(spec, knobs, batch, prompt_length, gen_length)
+        canvas = knobs.get("canvas_length") or spec.canvas_length
+        canvases = math.ceil(gen_length / canvas)
+        passes = canvases * knobs["max_denoising_steps"]
+        return {"passes": passes, "positions": batch * (prompt_length + canvases * canvas + passes * canvas)}
+
 
 class InPlaceFillMixin:
     """`fill_template` for diffusion decoders whose `generate` takes `fixed=(tokens, mask)`: the quality

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dgbench.backends.base import (Decoder, GenerationRecord, InPlaceFillMixin, register_engine, steps_between,
-                                   useful_length)
+from dgbench.backends.base import (CanvasCostMixin, Decoder, GenerationRecord, InPlaceFillMixin, register_engine,
+                                   steps_between, useful_length)
 from dgbench.backends.hf_diffusion import DIFFUSIONGEMMA_KNOBS
 from dgbench.compat import cache_arg, cache_kwarg
 from dgbench.validation import Field
@@ -140,7 +140,7 @@ def entropy_bound_spec(model, spec, knobs: dict, fixed_length: bool):
 @register_engine("dgbench-diffusion", "diffusion",
                  "dgbench's canvas loop (entropy-bound renoising) over DiffusionGemma's modules; "
                  "token-identical to transformers' generate", DGBENCH_DIFFUSION_KNOBS)
-class DgbenchDiffusionDecoder(InPlaceFillMixin, Decoder):
+class DgbenchDiffusionDecoder(InPlaceFillMixin, CanvasCostMixin, Decoder):
     def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock,
                  fixed=None) -> GenerationRecord:
         import torch

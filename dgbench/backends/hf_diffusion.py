@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from dgbench.backends.base import (Decoder, GenerationRecord, MarkingStreamer, register_engine, steps_between,
-                                   useful_length)
+from dgbench.backends.base import (CanvasCostMixin, Decoder, GenerationRecord, MarkingStreamer, register_engine,
+                                   steps_between, useful_length)
 from dgbench.validation import Field
 
 DIFFUSIONGEMMA_KNOBS = {
@@ -50,7 +50,7 @@ def canvas_length_override(model, length: int | None):
 @register_engine("hf-diffusion", "diffusion",
                  "transformers' DiffusionGemmaForBlockDiffusion.generate (reference implementation)",
                  DIFFUSIONGEMMA_KNOBS)
-class HFDiffusionDecoder(Decoder):
+class HFDiffusionDecoder(CanvasCostMixin, Decoder):
     def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock) -> GenerationRecord:
         import torch
 

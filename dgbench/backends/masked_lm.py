@@ -199,6 +199,15 @@ def masked_spec(spec, knobs: dict, gen_length: int, fixed_length: bool, to_fill:
                  "masked diffusion (LLaDA remasking, Dream scores, Fast-dLLM threshold and KV caches) over a "
                  "masked LM or a decoder run bidirectionally", MASKED_KNOBS)
 class MaskedDiffusionDecoder(InPlaceFillMixin, Decoder):
+    @classmethod
+    def cost_estimate(cls, spec, knobs: dict, batch: int, prompt_length: int, gen_length: int) -> dict:
+        if spec.paradigm != "diffusion":   # a decoder-only model run causally: one pass per token
+            return super().cost_estimate(spec, knobs, batch, prompt_length, gen_length)
+        # Masked diffusion: `steps` passes over the whole sequence (LLaDA's default: one per answer token;
+        # Fast-dLLM's threshold can only cut it), no KV cache in the default mode.
+        passes = knobs.get("steps") or gen_length
+        return {"passes": passes, "positions": batch * passes * (prompt_length + gen_length)}
+
     def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock,
                  fixed=None) -> GenerationRecord:
         import torch

@@ -11,6 +11,7 @@ import platform
 import re
 
 from dgbench.errors import ConfigError
+from dgbench.results import fingerprint_key  # noqa: F401  (re-exported; the key belongs to results)
 
 
 def resolve_device(requested: str) -> str:
@@ -94,8 +95,3 @@ def fingerprint(device: str) -> dict:
                      "cuda_version": torch.version.cuda, "gpu_count": torch.cuda.device_count()})
         info.update(_nvml_info(index))
     return info
-
-
-def fingerprint_key(fp: dict) -> str:
-    """The part of a fingerprint that must match for two runs to be comparable."""
-    return fp.get("gpu_name") or f"{fp.get('cpu_model')} x{fp.get('cpu_cores_logical')}"

@@ -7,18 +7,16 @@ Ctrl-C stops after marking the run interrupted; everything already stored stays,
 
 from __future__ import annotations
 
-import platform
-import subprocess
-import sys
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import dgbench
 from dgbench.errors import ConfigError
-from dgbench.harness.suite import suite_hash
 from dgbench.harness.sweep import Point, expand
+from dgbench.metadata import run_metadata, suite_hash
+from dgbench.models.cache import ModelCache, free_memory
+from dgbench.scenarios import MeasureContext, for_point
 from dgbench.results import RunStore, default_run_dir, utc_stamp
 from dgbench.telemetry.recorder import TELEMETRY_FILE
 
@@ -30,60 +28,6 @@ class RunOutcome:
     failed: int = 0
     skipped: int = 0
     interrupted: bool = False
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(dgbench.__file__).resolve().parent)
-        return out.stdout.strip() or None if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def versions() -> dict:
-    import torch
-    import transformers
-
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "dgbench": dgbench.__version__}
-
-
-class ModelCache:
-    """Keeps the last loaded model. Points are ordered decoder by decoder, so one slot loads each model
-    once while never holding two large models at the same time."""
-
-    def __init__(self):
-        self.key = None
-        self.model = None
-
-    def get(self, spec, device: str, dtype: str):
-        key = (spec.name, device, dtype)
-        if key != self.key:
-            self.model = None
-            _free(device)
-            # Specs with real weights (the embedded reference pair, a local checkpoint) load them offline;
-            # the others are built with random weights on the target device.
-            if spec.weights == "synthetic":
-                from dgbench.models.synthetic import build_synthetic
-
-                self.model = build_synthetic(spec, device=device, dtype=dtype)
-            else:
-                from dgbench.models.loading import load_model
-
-                self.model = load_model(spec, device=device, dtype=dtype)
-            self.key = key
-        return self.model
-
-
-def _free(device: str) -> None:
-    import gc
-
-    gc.collect()
-    if device.startswith("cuda"):
-        import torch
-
-        torch.cuda.empty_cache()
 
 
 def _error_record(exc: BaseException) -> dict:
@@ -105,15 +49,6 @@ def decoder_weights(suite: dict) -> str:
     if len(set(kinds.values())) == 1:
         return next(iter(kinds.values()))
     return ", ".join(f"{model}: {kind}" for model, kind in kinds.items())
-
-
-def run_metadata(suite: dict, device: str, seed: int, fp: dict, profile: str | None, status: str) -> dict:
-    return {
-        "suite": suite, "suite_name": suite["name"], "config_hash": suite_hash(suite), "seed": seed,
-        "git_commit": git_commit(), "versions": versions(), "hardware": fp, "hardware_profile": profile,
-        "weights": decoder_weights(suite), "created_utc": utc_stamp(), "status": status,
-        "command": " ".join(sys.argv),
-    }
 
 
 def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None = None,
@@ -154,7 +89,8 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
         store = RunStore(out_dir or default_run_dir(out_root, suite["name"]))
         if store.run_file.exists():
             raise ConfigError(f"{store.path}: already holds a run; use --resume {store.path} or another --out")
-        meta = run_metadata(suite, device, suite["seed"], fp, profile or match_profile(fp), "running")
+        meta = run_metadata(suite, device, suite["seed"], fp, profile or match_profile(fp), "running",
+                            decoder_weights(suite))
         meta["hardware_profile_source"] = "--profile" if profile else "detected"
         if emulated:
             meta["emulated_memory"] = emulated
@@ -176,14 +112,15 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
                 continue
             if progress:
                 progress(point, i, len(points), "start")
-            unit = "item" if point.task is not None else "rep"
+            scenario = for_point(point)
             recorder, src = telemetry
             mark = recorder.marker_for(point.point_id) if recorder else None
             if mark:
-                mark("rep" if point.task is not None else "empty")   # quality points: one window per point
-            record = _measure(point, device, suite, cache, resolve_dtype(point.dtype, device), get(point.model),
-                              fp, lambda n: progress(point, i, len(points), f"{unit} {n}") if progress else None,
-                              on_sample=store.append_sample, mark=mark)
+                mark(scenario.telemetry_window)
+            on_rep = (lambda n, point=point, i=i, unit=scenario.progress_unit:
+                      progress(point, i, len(points), f"{unit} {n}")) if progress else None
+            ctx = MeasureContext(device, suite["measure"], suite["seed"], on_rep, store.append_sample, mark)
+            record = _measure(point, scenario, ctx, cache, resolve_dtype(point.dtype, device), get(point.model))
             if recorder:
                 recorder.mark("", "empty")
                 recorder.flush()
@@ -244,31 +181,23 @@ class _SigintLatch:
             self.previous = None
 
 
-def _measure(point: Point, device: str, suite: dict, cache: ModelCache, dtype: str, spec, fp: dict,
-             on_rep, on_sample=None, mark=None) -> dict:
+def _measure(point: Point, scenario, ctx: MeasureContext, cache: ModelCache, dtype: str, spec) -> dict:
     from dgbench.backends import ENGINES
-    from dgbench.harness.quality import run_quality_point
-    from dgbench.harness.scenario import run_point
 
     started = time.time()
+    device = ctx.device
     record = {"point_id": point.point_id, "decoder": point.decoder, "model": point.model, "engine": point.engine,
               "paradigm": spec.paradigm, "dtype": dtype, "device": device, "params": point.params,
               "knobs": point.knobs, "weights": spec.weights, "started_utc": utc_stamp()}
     try:
         model = cache.get(spec, device, dtype)
         decoder = ENGINES[point.engine].factory(model, spec, point.knobs)
-        if point.task is not None:
-            result = run_quality_point(decoder, point, spec, device, suite["measure"], suite["seed"], on_rep,
-                                       on_sample)
-        else:
-            result = run_point(decoder, point, spec.text_config["vocab_size"], spec.special_tokens.values(),
-                               device, suite["measure"], suite["seed"], on_rep, mark=mark)
-        record.update(status="ok", **result)
+        record.update(status="ok", **scenario.measure(decoder, point, spec, ctx))
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # a failed point is data, not a crash: record it and go on
         record.update(status="failed", error=_error_record(exc))
-        _free(device)
+        free_memory(device)
     record["wall_s"] = round(time.time() - started, 3)
     return record
 

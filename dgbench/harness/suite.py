@@ -8,18 +8,19 @@ file:line, the field and the fix.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
-from importlib import resources
 from pathlib import Path
 
 import yaml
 
 from dgbench.errors import ConfigError
+from dgbench.metadata import suite_hash  # noqa: F401  (re-exported: the run's config hash)
 from dgbench.metrics import METRICS, direction
+from dgbench.scenarios.base import for_suite, suite_scenarios
+from dgbench.scenarios.generation import COMMON_AXES  # noqa: F401  (re-exported)
+from dgbench.tasks import TASKS
+from dgbench.tasks.lm_eval import builtin_suite_dir
 from dgbench.validation import Field, Location, did_you_mean, validate, validate_mapping
 
-COMMON_AXES = ("batch_size", "gen_length", "prompt_length")
 DTYPES = ["auto", "float32", "bfloat16", "float16"]
 
 
@@ -39,7 +40,7 @@ DECODER = Field(dict, fields={
     "name": Field(str, required=True, help="row label, unique in the suite, e.g. 'diffusion'"),
     "model": Field(str, required=True, choices=_model_names, help="a name from `dgbench list models`"),
     "engine": Field(str, required=True, choices=lambda: sorted(_engines()),
-                    help="a decoding engine from `dgbench list models`"),
+                    help="a decoding engine from `dgbench list engines`"),
     "knobs": Field(dict, default=dict),
     "dtype": Field(str, default="auto", choices=DTYPES),
     # No default, so decoders without it keep their config hash (see "tasks" below).
@@ -51,7 +52,7 @@ DECODER = Field(dict, fields={
 SUITE_FIELDS = {
     "name": Field(str, required=True),
     "description": Field(str, default=""),
-    "scenario": Field(str, default="latency", choices=["latency", "throughput", "quality"]),
+    "scenario": Field(str, default="latency", choices=suite_scenarios),   # registered in scenarios/
     "seed": Field(int, default=0),
     "decoders": Field(list, required=True, item=DECODER, help="a list of {name, model, engine, knobs}"),
     "sweep": Field(dict, fields={
@@ -76,11 +77,11 @@ SUITE_FIELDS = {
         "rate_hz": Field(float, default=10.0, min=0.1, help="samples per second (plus one at every phase change)"),
     }),
     # Quality tasks (scenario: quality). No default, so suites without it keep their config hash; its
-    # contents are checked against TASK_FIELDS by _validate_tasks.
+    # contents are checked against each registered task's fields (dgbench/tasks/) by _validate_tasks.
     "tasks": Field(dict, help="quality tasks, e.g. {sudoku: {size: 4}, mc: {source: procedural}}"),
     "gate": Field(dict, fields={
         "threshold": Field(float, default=0.05, min=0.0, help="relative change tolerated by default (a factor: 0.05 = 5% slower or 1/1.05 the throughput)"),
-        # alpha and absolute have no default, so suites without them keep their config hash (dgbench/gate.py
+        # alpha and absolute have no default, so suites without them keep their config hash (dgbench/gate/rules.py
         # fills in alpha 0.05 and absolute 0).
         "alpha": Field(float, min=0.0, help="significance level of the gate's tests (default 0.05)"),
         "metrics": Field(list, default=list, item=Field(dict, fields={
@@ -92,56 +93,8 @@ SUITE_FIELDS = {
     }),
 }
 
-TASK_FIELDS = {
-    "sudoku": {
-        "size": Field(int, default=4, choices=[4, 6, 9]),
-        "clues": Field(int, default=8, min=0, help="given cells per puzzle"),
-        "clues_max": Field(int, default=None, allow_none=True, min=0,
-                           help="4x4 only: n puzzles at each clue count from clues to clues_max, each with "
-                                "exactly that many givens"),
-        "n": Field(int, default=50, min=1, help="puzzles (before --limit; per clue count with clues_max)"),
-        "prompt": Field(str, default="instruction", choices=["instruction", "compact"],
-                        help="instruction: the rules spelled out; compact: the bare grid (dgbench's trained pair)"),
-    },
-    "mc": {
-        "source": Field(str, default="procedural", choices=["procedural", "gpqa", "computable"],
-                        help="computable: dgbench.tasks.mc_computable (the letter follows from the question)"),
-        "path": Field(str, default=None, allow_none=True, help="your GPQA CSV, for source: gpqa"),
-        "style": Field(str, default="zero_shot", choices=["zero_shot", "cot"]),
-        "scoring": Field(str, default="generation", choices=["generation", "loglikelihood"],
-                         help="extract the letter from a generation, or pick the most likely letter (AR)"),
-        "n": Field(int, default=50, min=1, help="questions (before --limit; a GPQA file gives at most its rows)"),
-    },
-    "code_infill": {
-        "set": Field(str, default="single", choices=["single", "multi"]),
-        "n": Field(int, default=50, min=1, help="infill items (before --limit)"),
-    },
-    # Generated Python infill (dgbench/tasks/pyfill.py): the gap fixed by the code before and after it.
-    "pyfill": {
-        "n": Field(int, default=50, min=1, help="generated functions (before --limit)"),
-    },
-    # lm-evaluation-harness tasks through lm-eval's own evaluator (dgbench/integrations/lm_eval_suite.py):
-    # one point per decoder and listed task.
-    "lm_eval": {
-        "task": Field(list, required=True, scalar_ok=True, item=Field(str),
-                      help="lm-eval task name(s), e.g. dgbench_mc (suites/lm_eval_tasks/)"),
-        "include_path": Field(str, default=None, allow_none=True,
-                              help="folder of task YAMLs (absolute, or relative to the working directory or to "
-                                   "dgbench's suites folder); unset: lm-eval's built-in tasks"),
-        "limit": Field(int, default=None, allow_none=True, min=1, help="documents per task at most"),
-        "num_fewshot": Field(int, default=None, allow_none=True, min=0),
-        "batch_size": Field(int, default=1, min=1, help="requests per decoder call"),
-        "max_gen_toks": Field(int, default=64, min=1, help="generation cap when a task sets none"),
-        "mc_samples": Field(int, default=32, min=1, help="diffusion: Monte Carlo samples per log-likelihood"),
-        "metadata": Field(dict, default=dict, help="lm-eval task metadata, e.g. {gpqa_path: /path/gpqa.csv}"),
-    },
-}
-
 
 # ---------------------------------------------------------------- finding and parsing
-
-def builtin_suite_dir() -> Path:
-    return Path(str(resources.files("dgbench") / "_data" / "suites"))
 
 
 def available_suites() -> dict[str, Path]:
@@ -263,14 +216,14 @@ def _validate_decoders(suite: dict, loc: Location) -> None:
 
 def lint_suite(suite: dict, loc: Location) -> list[str]:
     """Run the decoder linter over every sweep point: errors raise, warnings are returned (deduplicated)."""
-    from dgbench.decoding.lint import lint_point
+    from dgbench.backends import ENGINES
     from dgbench.harness.sweep import expand
     from dgbench.models.registry import get
 
     warnings: list[str] = []
     for point in expand(suite):
         i = next(j for j, d in enumerate(suite["decoders"]) if d["name"] == point.decoder)
-        for finding in lint_point(point.knobs, point.gen_length, get(point.model).canvas_length):
+        for finding in ENGINES[point.engine].factory.lint(get(point.model), point.knobs, point.gen_length):
             text = f"decoders[{i}] ({point.decoder}), gen_length={point.gen_length}: {finding.message}"
             if finding.level == "error":
                 raise ConfigError(f"{loc.at(('decoders', i, 'knobs'))}: {text}")
@@ -287,54 +240,29 @@ def _validate_gate(suite: dict, loc: Location) -> None:
 
 
 def _validate_tasks(suite: dict, loc: Location) -> None:
+    runs_tasks = for_suite(suite).runs_tasks
     if "tasks" not in suite:
-        if suite["scenario"] == "quality":
-            raise ConfigError(f"{loc.at(())}: tasks: scenario quality needs at least one task "
-                              f"({', '.join(TASK_FIELDS)}), e.g. tasks: {{sudoku: {{size: 4}}}}")
+        if runs_tasks:
+            raise ConfigError(f"{loc.at(())}: tasks: scenario {suite['scenario']} needs at least one task "
+                              f"({', '.join(TASKS)}), e.g. tasks: {{sudoku: {{size: 4}}}}")
         return
-    if suite["scenario"] != "quality":
+    if not runs_tasks:
         raise ConfigError(f"{loc.at(('tasks',))}: tasks: only scenario quality runs tasks; set scenario: quality "
                           "or remove the tasks section")
     tasks = {}
     for name, body in suite["tasks"].items():
-        if name not in TASK_FIELDS:
+        if name not in TASKS:
             raise ConfigError(f"{loc.at(('tasks', name))}: tasks.{name}: unknown task; "
-                              f"{did_you_mean(name, list(TASK_FIELDS))}")
-        tasks[name] = validate(body if body is not None else {}, Field(dict, fields=TASK_FIELDS[name]), loc,
+                              f"{did_you_mean(name, list(TASKS))}")
+        tasks[name] = validate(body if body is not None else {}, Field(dict, fields=TASKS[name].fields), loc,
                                ("tasks", name))
     if not tasks:
-        raise ConfigError(f"{loc.at(('tasks',))}: tasks: needs at least one of {', '.join(TASK_FIELDS)}")
-    sudoku = tasks.get("sudoku")
-    if sudoku and sudoku["clues_max"] is not None and (sudoku["size"] != 4 or sudoku["clues_max"] < sudoku["clues"]
-                                                        or sudoku["clues_max"] > 16):
-        raise ConfigError(f"{loc.at(('tasks', 'sudoku', 'clues_max'))}: tasks.sudoku.clues_max: "
-                          f"{sudoku['clues_max']} needs size 4 and clues <= clues_max <= 16 (clues is {sudoku['clues']})")
-    if sudoku and sudoku["clues"] > sudoku["size"] ** 2:
-        raise ConfigError(f"{loc.at(('tasks', 'sudoku', 'clues'))}: tasks.sudoku.clues: {sudoku['clues']} is more "
-                          f"than the {sudoku['size'] ** 2} cells of a {sudoku['size']}x{sudoku['size']} grid")
-    if "lm_eval" in tasks:
-        from dgbench.integrations.lm_eval_suite import check_config
+        raise ConfigError(f"{loc.at(('tasks',))}: tasks: needs at least one of {', '.join(TASKS)}")
+    from dgbench.backends import ENGINES
 
-        try:
-            check_config(tasks["lm_eval"])
-        except ConfigError as exc:
-            raise ConfigError(f"{loc.at(('tasks', 'lm_eval'))}: tasks.lm_eval: {exc}") from None
-    mc = tasks.get("mc")
-    if mc and mc["scoring"] == "loglikelihood":
-        from dgbench.backends import ENGINES
-
-        for i, dec in enumerate(suite["decoders"]):
-            if ENGINES[dec["engine"]].paradigm != "autoregressive":
-                raise ConfigError(
-                    f"{loc.at(('tasks', 'mc', 'scoring'))}: tasks.mc.scoring: loglikelihood needs autoregressive "
-                    f"decoders, and decoders[{i}] ({dec['name']}) is diffusion, whose log-likelihood is only a "
-                    "Monte Carlo bound; use scoring: generation, or list only AR decoders")
-    if mc and mc["source"] == "gpqa":
-        from dgbench.tasks.multiple_choice import load_gpqa_csv
-
-        # Reading the file here fails before anything loads: a missing copy (one line on where to get
-        # it), a missing column or an empty file.
-        load_gpqa_csv(Path(mc["path"] or "(tasks.mc.path is not set)").expanduser(), suite["seed"], "tasks.mc.path")
+    paradigms = [ENGINES[dec["engine"]].paradigm for dec in suite["decoders"]]
+    for name, config in tasks.items():
+        TASKS[name].check(config, suite, paradigms, loc)
     suite["tasks"] = tasks
 
 
@@ -364,7 +292,3 @@ def load_suite(name_or_path: str, overrides: list[str] | None = None) -> dict:
     suite["source"] = str(path)
     return suite
 
-
-def suite_hash(suite: dict) -> str:
-    body = {k: v for k, v in suite.items() if k not in ("source", "lint_warnings")}
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]

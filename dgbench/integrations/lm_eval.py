@@ -14,7 +14,7 @@ The three requests of lm-eval's LM contract (lm_eval/api/model.py):
   * generate_until: batched (longest prompts first, left padding), the engine generates up to max_gen_toks
     or EOS, the text is cut at the first stop sequence (as lm-eval's HFLM does);
   * loglikelihood: AR exact (dgbench/decoding/loglikelihood.py, lm-eval's layout); diffusion a Monte Carlo
-    ELBO estimate (masked_elbo.py), a lower bound in expectation and NOT a log-likelihood: get_model_info()
+    ELBO estimate (dgbench/decoding/masked_elbo.py), a lower bound in expectation and NOT a log-likelihood: get_model_info()
     puts that sentence into lm-eval's results["config"];
   * loglikelihood_rolling: lm-eval's disjoint rolling windows (lm_eval.utils), each window scored as above.
 Every decoder call appends its per-request decode statistics to a RequestLog (lm_eval_records.py).
@@ -25,7 +25,7 @@ registry before any task or user code runs. dgbench therefore (1) declares both 
 versions with plug-in discovery read); (2) registers them when this module is imported, which dgbench's
 task YAMLs do through a `!function dgbench.integrations.lm_eval_tasks...` that lm-eval resolves while it
 parses `--tasks FILE.yaml` or `--tasks DIR`, before it creates the model; and (3) offers
-`dgbench lm-eval ARGS` (dgbench/cli_lm_eval.py): lm-eval's own command line after registering every
+`dgbench lm-eval ARGS` (dgbench/cli/lm_eval.py): lm-eval's own command line after registering every
 `lm_eval.models` entry point, for any task (`--include_path DIR --tasks NAME`, lm-eval's built-in tasks).
 """
 
@@ -107,7 +107,7 @@ class DgbenchLM(LM):
         self.calls = 0
         self.log = RequestLog(Path(dgbench_out) if dgbench_out else None, self.describe())
         if decoder is None:
-            from dgbench.harness.runner import ModelCache
+            from dgbench.models.cache import ModelCache
             from dgbench.hardware.detect import resolve_dtype
 
             self.device_name = self._pick_device(device)
@@ -198,7 +198,7 @@ class DgbenchLM(LM):
         return self.decoder.generate(ids, mask, gen_length, False, seed, clock)
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
-        from dgbench.harness.scenario import per_rep_metrics
+        from dgbench.metrics import per_rep_metrics
         from dgbench.tasks.text import decode
 
         prepared = []
@@ -344,7 +344,7 @@ class DgbenchDiffusionLM(DgbenchLM):
 
     def _score(self, pairs, requests, owners, disable_tqdm=False):
         from dgbench.backends.masked_lm import make_denoiser
-        from dgbench.integrations.masked_elbo import elbo_loglikelihood
+        from dgbench.decoding.masked_elbo import elbo_loglikelihood
         from dgbench.telemetry.timing import Clock
 
         if "mask" not in self.spec.special_tokens:

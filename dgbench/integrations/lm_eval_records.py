@@ -127,9 +127,9 @@ def call_reps(records: list[dict]) -> dict[str, list]:
 
 
 def point_result(task: str, results: dict, records: list[dict], samples: list[dict] | None = None) -> dict:
-    """The quality-point fields (dgbench/harness/quality.py's shape) of one lm-eval task."""
+    """The quality-point fields (dgbench/scenarios/quality.py's shape) of one lm-eval task."""
     from dgbench.stats import summarize
-    from dgbench.tasks.scoring import accuracy_summary, wilson_interval
+    from dgbench.stats import accuracy_summary, wilson_interval
 
     metrics = results["results"].get(task, {})
     head = primary_metric(metrics)
@@ -215,7 +215,7 @@ def write_run_dir(results: dict, records: list[dict], meta: dict, run_dir: Path,
     """A dgbench run directory (run.json, points.jsonl, samples.jsonl) for one lm-eval evaluation."""
     from dgbench.hardware.detect import fingerprint
     from dgbench.hardware.profiles import match_profile
-    from dgbench.harness.runner import run_metadata
+    from dgbench.metadata import run_metadata
     from dgbench.results import RunStore, default_run_dir
 
     samples = samples if samples is not None else results.get("samples")
@@ -231,8 +231,8 @@ def write_run_dir(results: dict, records: list[dict], meta: dict, run_dir: Path,
     device = meta.get("device") or "cpu"
     fp = fingerprint(device)
     store = RunStore(run_dir if not (run_dir / "run.json").exists() else default_run_dir(run_dir, "lm_eval"))
-    run_meta = run_metadata(suite, device, suite["seed"], fp, match_profile(fp), "completed")
-    run_meta["weights"] = meta.get("weights", "synthetic")
+    run_meta = run_metadata(suite, device, suite["seed"], fp, match_profile(fp), "completed",
+                            meta.get("weights", "synthetic"))
     store.create(run_meta)
     from dgbench.models.registry import get
 

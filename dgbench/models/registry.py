@@ -33,7 +33,7 @@ class ModelSpec:
 
 
 # Shared widths of the small pairs. MoE settings are required: transformers 5.23's DiffusionGemma
-# crashed with a dense text config (../shared/FACTS.md), and Gemma 4 26B-A4B is itself MoE.
+# crashed with a dense text config (measured with transformers 5.23), and Gemma 4 26B-A4B is itself MoE.
 def _small_text(hidden: int, layers: int, vocab: int, heads: int, experts: int, expert_ffn: int) -> dict:
     head_dim = hidden // heads
     return dict(
@@ -151,7 +151,7 @@ _register_gemma_pair()
 
 # Gemma 4 26B-A4B text decoder. Sliding layers: 8 KV heads x 256; global layers: 2 KV heads x 512 with
 # K = V (no v_proj). Rope settings, the 5:1 layer pattern and tied embeddings are the transformers
-# defaults, which are the published ones (../shared/FACTS.md).
+# defaults, which are the published ones (the checkpoints' config.json).
 _G4_26B = dict(vocab_size=262_144, hidden_size=2816, intermediate_size=2112, num_hidden_layers=30,
                num_attention_heads=16, num_key_value_heads=8, head_dim=256, global_head_dim=512,
                num_global_key_value_heads=2, sliding_window=1024, max_position_embeddings=262_144,
@@ -160,7 +160,7 @@ _G4_26B = dict(vocab_size=262_144, hidden_size=2816, intermediate_size=2112, num
 _SOURCE_26B_GEOMETRY = (
     "geometry (30 layers, hidden 2816, 16 query heads, KV heads 8 sliding / 2 global, head_dim 256 / global 512, "
     "dense MLP 2112 beside 128 experts top-8 of 704, vocab 262,144 tied, window 1024, 5 sliding : 1 full, "
-    "262,144 positions): the published google/gemma-4-26B-A4B-it text_config as quoted in ../shared/FACTS.md; "
+    "262,144 positions): the published text_config of google/gemma-4-26B-A4B-it (config.json in its Hugging Face repository); "
     "the 2 global KV heads also in transformers 5.23's own EP-plan comment ('num_global_key_value_heads=2'); "
     "layer pattern, rope and tied embeddings are transformers 5.23 config defaults")
 
@@ -175,7 +175,7 @@ register(ModelSpec(
         "global layers are K=V by construction in DiffusionGemma attention (v_proj on sliding layers only), so a "
         "quoted attention_k_eq_v=false changes nothing in 5.23. Advertised 25.2B total / 3.8B active: model card "
         "table (as quoted by build.nvidia.com and the NVFP4 card). The vision tower (~550M per the Gemma 4 card) is "
-        "left out; cross-check: bf16 files 51,647,701,024 B (FACTS.md) = 25.82B params = this text part + ~0.57B"),
+        "left out; cross-check: bf16 files 51,647,701,024 B (the repository's safetensors listing) = 25.82B params = this text part + ~0.57B"),
     description="DiffusionGemma 26B-A4B text model: block diffusion, canvas 256, 128 experts top-8"))
 
 register(ModelSpec(
@@ -184,7 +184,7 @@ register(ModelSpec(
     checkpoint="google/gemma-4-26B-A4B-it", total_params_advertised=25.2e9, active_params_advertised=3.8e9,
     source=(
         "text decoder of google/gemma-4-26B-A4B-it built as Gemma4ForCausalLM. " + _SOURCE_26B_GEOMETRY +
-        "; attention_k_eq_v true and final_logit_softcapping 30: FACTS.md. Advertised 25.2B total / 3.8B active: "
+        "; attention_k_eq_v true and final_logit_softcapping 30: the repository's config.json. Advertised 25.2B total / 3.8B active: "
         "Gemma 4 model card table ('26B' in the name is rounded); the vision tower (~550M) is left out"),
     description="Gemma 4 26B-A4B MoE causal LM: the autoregressive baseline of the same size"))
 

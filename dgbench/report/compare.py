@@ -6,7 +6,7 @@ no such point (each ran a different decoder), they are matched by (task, params)
 - timings: the delta of medians and a two-sided Mann-Whitney U test on the raw repetitions
   (dgbench.stats.mann_whitney_u; asv's rule: a change counts only when it is significant);
 - deterministic counters (NFE, tokens per forward at a fixed seed): equal or changed, no test needed;
-- accuracy: McNemar's test paired on the items both runs scored (dgbench.tasks.scoring.mcnemar).
+- accuracy: McNemar's test paired on the items both runs scored (dgbench.stats.mcnemar).
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def paired_items(base: dict, other: dict) -> tuple[list[bool], list[bool]]:
 
 
 def compare_accuracy(base: dict, other: dict) -> dict | None:
-    from dgbench.tasks.scoring import mcnemar
+    from dgbench.stats import mcnemar
 
     qa, qb = base.get("quality"), other.get("quality")
     if not qa or not qb:
@@ -161,6 +161,23 @@ def throughput_figure(rows: list[dict], views: list[RunView], out: Path, colors:
                  " vs ".join(f"{lab}: {v.machine}, commit {v.commit or '?'}" for lab, v in zip(labels, views)))]
 
 
+NOT_GATED = "not gated"
+
+
+def gate_verdicts(base: dict, other: dict, suite: dict) -> dict[str, str]:
+    """metric -> verdict of `dgbench gate`'s rules (dgbench.gate.rules, thresholds from the other run's suite, as
+    the gate takes them from the candidate's) for one matched pair: the page shows the gate's verdicts, not
+    verdicts of its own."""
+    from dgbench.errors import ResultsError
+    from dgbench.gate.rules import compare_points, gate_rules
+
+    rules, alpha, _ = gate_rules(suite)
+    try:
+        return {c.metric: c.verdict for c in compare_points(base, other, rules, alpha)}
+    except ResultsError:   # e.g. accuracy with no item scored by both: the gate refuses to compare
+        return {}
+
+
 def deltas(views: list[RunView], rows: list[dict]) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
     """Table rows: timing/counter deltas, paired accuracy deltas, and points missing from some run."""
     labels = run_labels(views)
@@ -171,15 +188,17 @@ def deltas(views: list[RunView], rows: list[dict]) -> tuple[list[list[str]], lis
             other = r["points"][j]
             if base is None or other is None or base.get("status") != "ok" or other.get("status") != "ok":
                 continue
+            gate = gate_verdicts(base, other, views[j].meta.get("suite") or {})
             for metric in COMPARE_METRICS:
                 c = compare_metric(base, other, metric)
                 if c:
                     delta_rows.append([r["label"], f"{labels[j]} vs run 1", f"{metric} ({c['unit']})", c["base"],
-                                       c["other"], c["n"], c["delta"], c["p"], c["verdict"]])
+                                       c["other"], c["n"], c["delta"], c["p"], c["verdict"],
+                                       gate.get(metric, NOT_GATED)])
             acc = compare_accuracy(base, other)
             if acc:
                 acc_rows.append([r["label"], f"{labels[j]} vs run 1", acc["base"], acc["other"], acc["delta"],
-                                 acc["paired"], acc["p"], acc["verdict"]])
+                                 acc["paired"], acc["p"], acc["verdict"], gate.get("accuracy", NOT_GATED)])
         missing = [labels[j] for j, p in enumerate(r["points"]) if p is None or p.get("status") != "ok"]
         if missing:
             unmatched.append([r["label"], ", ".join(missing)])
@@ -233,13 +252,16 @@ def render_comparison(views: list[RunView], out: Path) -> dict:
     sections.append(section(
         "deltas", "Deltas and their significance", tables=[table(
             ["point", "runs", "metric (unit)", "run 1 median [p10-p90]", "other median [p10-p90]", "n", "delta",
-             "p (Mann-Whitney)", "verdict"], delta_rows, numeric=(5, 6, 7))] if delta_rows else [],
+             "p (Mann-Whitney)", "significance", "gate verdict"], delta_rows, numeric=(5, 6, 7))] if delta_rows else [],
         intro=(f"Delta = (other - baseline) / baseline median. Timings: two-sided Mann-Whitney U test on the raw "
-               f"repetitions, significant at p < {ALPHA}. Deterministic counters are compared exactly."),
+               f"repetitions, significant at p < {ALPHA}. Deterministic counters are compared exactly. The gate "
+               "verdict is `dgbench gate`'s, by its rules (threshold and alpha from the other run's suite `gate:`); "
+               "metrics the suite does not gate say so."),
         reasons=[] if delta_rows else ["No point was measured in both the baseline and another run: no delta."]))
     if acc_rows:
         sections.append(section("accuracy", "Accuracy deltas (paired)", tables=[table(
-            ["point", "runs", "run 1 accuracy [95% Wilson]", "other", "delta", "items in both", "p", "verdict"],
+            ["point", "runs", "run 1 accuracy [95% Wilson]", "other", "delta", "items in both", "p", "significance",
+             "gate verdict"],
             acc_rows)], intro="McNemar's test on the items both runs scored (discordant pairs b01, b10)."))
     sections.append(section("compare-throughput", "Throughput side by side",
                             draw(throughput_figure, rows, views, out, colors)))

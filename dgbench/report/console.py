@@ -101,7 +101,7 @@ def _share(summary: dict | None) -> str:
 
 def mcnemar_lines(points: list[dict]) -> list[str]:
     """Per task, McNemar's test for each pair of decoders scored on the same items."""
-    from dgbench.tasks.scoring import mcnemar
+    from dgbench.stats import mcnemar
 
     ok = [p for p in points if p.get("status") == "ok" and p.get("correct") is not None]
     lines = []

@@ -15,7 +15,7 @@ from pathlib import Path
 from dgbench.report import figures_speed as fs
 from dgbench.report import figures_system as fsys
 from dgbench.report import tables as tb
-from dgbench.report.data import RunView, decoders, load_view, params_label, summary_of
+from dgbench.report.data import RunView, decoders, params_label, summary_of
 from dgbench.report.fmt import display_unit, spread
 from dgbench.report.plotting import Colors
 from dgbench.report.site import draw, environment, headline_lines, manifest, section, table, write_manifest
@@ -43,7 +43,7 @@ def overview(view: RunView) -> dict:
 
 def glance(view: RunView) -> dict:
     """The numbers first: speed per point (median [p10-p90], n), as the markdown summary prints them."""
-    from dgbench.report.markdown import SPEED_COLUMNS
+    from dgbench.report.tables import SPEED_COLUMNS
 
     speed = [p for p in view.ok if not p.get("quality")]
     cols = [c for c in SPEED_COLUMNS if any(summary_of(p, c[1]) for p in speed)]
@@ -155,18 +155,3 @@ def render_run(view: RunView, out: Path, up: dict | None = None) -> dict:
     data = manifest([view], "run", title)
     write_manifest(out, data)
     return data
-
-
-def write_report(run_dirs: list[str | Path], out: str | Path) -> Path:
-    """Render one run's report, or a comparison of several, into `out`; returns the index.html path."""
-    return write_views([load_view(d) for d in run_dirs], Path(out))
-
-
-def write_views(views: list[RunView], out: Path) -> Path:
-    if len(views) == 1:
-        render_run(views[0], out)
-    else:
-        from dgbench.report.compare import render_comparison
-
-        render_comparison(views, out)
-    return out / "index.html"

@@ -10,12 +10,11 @@ from __future__ import annotations
 import html
 
 from dgbench.report import tables as tb
+from dgbench.report.tables import SPEED_COLUMNS
 from dgbench.report.data import RunView, params_label, summary_of
 from dgbench.report.fmt import display_unit, spread
 from dgbench.report.site import headline_lines
 
-SPEED_COLUMNS = [("committed tok/s", "committed_tok_s"), ("e2e ms", "e2e_s"), ("TTFT/TTFC ms", "ttft_s"),
-                 ("TPOT ms", "tpot_s"), ("NFE", "nfe"), ("tok/forward", "tokens_per_forward")]
 MAX_ROWS = 200  # a PR comment over ~65k characters is refused by GitHub
 
 
@@ -74,9 +73,11 @@ def comparison_markdown(views: list[RunView]) -> str:
         lines += ["Runs share no decoder: rows match by task and sweep parameters.", ""]
     key = [r for r in delta_rows if r[2].split(" ")[0] in ("committed_tok_s", "e2e_s", "ttft_s", "nfe")]
     if key:
-        lines += md_table(["point", "runs", "metric", "run 1", "other", "n", "delta", "p", "verdict"], key) + [""]
+        lines += md_table(["point", "runs", "metric", "run 1", "other", "n", "delta", "p", "significance",
+                           "gate verdict"], key) + [""]
     if acc_rows:
-        lines += md_table(["point", "runs", "run 1 accuracy", "other", "delta", "items in both", "p", "verdict"],
+        lines += md_table(["point", "runs", "run 1 accuracy", "other", "delta", "items in both", "p", "significance",
+                           "gate verdict"],
                           acc_rows) + [""]
     if unmatched:
         lines += [f"{len(unmatched)} point(s) not measured in every run."]

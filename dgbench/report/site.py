@@ -56,6 +56,10 @@ def headline_lines(view: RunView, limit: int = 6) -> list[str]:
     lines += [f"{a['task']} {a['decoder']}: {pct(a['accuracy'])} of {a['n']}" for a in h["accuracy"]]
     if h["points_failed"]:
         lines.append(f"{h['points_failed']} failed point(s)")
+    untested = (view.meta.get("tested_set") or {}).get("note")
+    if untested:                                            # first: it qualifies every number after it
+        lines.insert(0, str(untested))
+        limit += 1
     return lines[:limit] + ([f"... {len(lines) - limit} more"] if len(lines) > limit else [])
 
 

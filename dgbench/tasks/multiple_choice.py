@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dgbench.errors import ConfigError
+from dgbench.tasks.base import Task, TaskItem, count, register_task
+from dgbench.validation import Field
 
 LETTERS = ("A", "B", "C", "D")
 GPQA_COLUMNS = ("Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3")
@@ -319,3 +321,62 @@ def score_by_loglikelihood(logprobs: list[float]) -> int:
     if not logprobs:
         raise ValueError("score_by_loglikelihood needs at least one log-probability")
     return max(range(len(logprobs)), key=lambda i: (logprobs[i], -i))
+
+
+@register_task
+class MultipleChoiceTask(Task):
+    name = "mc"
+    description = ("GPQA-format multiple choice: your own copy of the gated gpqa CSV (source: gpqa, path) or the "
+                   "built-in procedural science questions (source: procedural); zero-shot or chain-of-thought; "
+                   "by generation or log-likelihood")
+    fields = {
+        "source": Field(str, default="procedural", choices=["procedural", "gpqa", "computable"],
+                        help="computable: dgbench.tasks.mc_computable (the letter follows from the question)"),
+        "path": Field(str, default=None, allow_none=True, help="your GPQA CSV, for source: gpqa"),
+        "style": Field(str, default="zero_shot", choices=["zero_shot", "cot"]),
+        "scoring": Field(str, default="generation", choices=["generation", "loglikelihood"],
+                         help="extract the letter from a generation, or pick the most likely letter (AR)"),
+        "n": Field(int, default=50, min=1, help="questions (before --limit; a GPQA file gives at most its rows)"),
+    }
+
+    def gen_length(self, config: dict) -> int:
+        return 16   # a short answer: the letter, maybe a few words
+
+    def check(self, config: dict, suite: dict, paradigms: list[str], loc) -> None:
+        if config["scoring"] == "loglikelihood":
+            for i, (dec, paradigm) in enumerate(zip(suite["decoders"], paradigms)):
+                if paradigm != "autoregressive":
+                    raise ConfigError(
+                        f"{loc.at(('tasks', 'mc', 'scoring'))}: tasks.mc.scoring: loglikelihood needs autoregressive "
+                        f"decoders, and decoders[{i}] ({dec['name']}) is diffusion, whose log-likelihood is only a "
+                        "Monte Carlo bound; use scoring: generation, or list only AR decoders")
+        if config["source"] == "gpqa":
+            # Reading the file here fails before anything loads: a missing copy (one line on where to get
+            # it), a missing column or an empty file.
+            load_gpqa_csv(Path(config["path"] or "(tasks.mc.path is not set)").expanduser(), suite["seed"],
+                          "tasks.mc.path")
+
+    def items(self, config: dict, limit: int | None, seed: int, paradigm: str) -> list[TaskItem]:
+        n = count(config, limit)
+        if config["source"] == "gpqa":
+            source = load_gpqa_csv(Path(config["path"] or "(tasks.mc.path is not set)").expanduser(), seed,
+                                   "tasks.mc.path")[:n]
+        elif config["source"] == "computable":
+            from dgbench.tasks.mc_computable import computable_items
+
+            source = computable_items(n, seed)
+        else:
+            source = procedural_items(n, seed)
+        items = []
+        for item in source:
+            def score(text, item=item):
+                letter = extract_answer(text)
+                return letter, letter == item.answer_letter, {"reference": item.answer_letter}
+            prompt = format_prompt(item, config["style"])
+            ll = None
+            if config["scoring"] == "loglikelihood":
+                # lm-eval's way for lettered choices: the letter after "Answer:", each scored as a continuation.
+                ll = (prompt + "\nAnswer:", tuple(f" {letter}" for letter in "ABCD"[:len(item.choices)]),
+                      item.answer_index)
+            items.append(TaskItem(item.id, prompt, score, ll=ll))
+        return items

@@ -27,6 +27,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from dgbench.tasks.base import Task, TaskItem, count, register_task
+from dgbench.validation import Field
+
 FUNCTIONS = ("scale", "shift", "adjust", "apply", "convert", "step", "mix", "calc")
 PARAMS = ("n", "x", "k", "val", "num", "a")
 VARIABLES = ("out", "res", "tmp", "acc", "m", "y", "total", "part")
@@ -101,3 +104,33 @@ def canvas_template(item: PyFillItem, context: int) -> str:
     """What an in-place (diffusion) decoder fills: GAP_LENGTH blanks ('_'), then the first `context`
     characters of the suffix, fixed, so the denoiser attends to the code after the gap."""
     return "_" * GAP_LENGTH + "\n" + item.suffix[:context]
+
+
+@register_task
+class PyfillTask(Task):
+    name = "pyfill"
+    description = ("generated two-line Python functions with the first body line missing, fixed by the code before "
+                   "and after the gap; pass@1 in the sandbox, exact match")
+    fields = {"n": Field(int, default=50, min=1, help="generated functions (before --limit)")}
+
+    def gen_length(self, config: dict) -> int:
+        return GAP_LENGTH
+
+    def items(self, config: dict, limit: int | None, seed: int, paradigm: str) -> list[TaskItem]:
+        """Diffusion fills the gap in place with the suffix's start fixed after it (the canvas the trained
+        DiffusionGemma learnt); AR gets the suffix first (decoding/infill.py), as code_infill does."""
+        from dgbench.decoding.infill import build_infill_prompt
+        from dgbench.tasks.code_infill import CODE_SEPARATOR
+
+        items = []
+        for item in generate(count(config, limit), seed):
+            def score(text, item=item):
+                passed = passes(item, text)
+                return gap_line(text), passed, {"exact_match": exact_match(item, text), "pass_at_1": passed}
+            if paradigm == "diffusion":
+                items.append(TaskItem(item.id, item.prefix, score, canvas_template(item, CANVAS_CONTEXT),
+                                      tuple(range(GAP_LENGTH)), GAP_LENGTH, infill_mode="native-gap"))
+            else:
+                layout = build_infill_prompt(list(item.prefix), list(item.suffix), separator=list(CODE_SEPARATOR))
+                items.append(TaskItem(item.id, "".join(layout.ids), score, infill_mode=layout.mode))
+        return items

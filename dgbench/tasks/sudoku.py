@@ -17,6 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from dgbench.errors import ConfigError
+from dgbench.tasks.base import Task, TaskItem, count, register_task
+from dgbench.validation import Field
 
 # Grid side -> box shape (rows, cols). 6x6 uses 2-row x 3-column boxes, the usual convention.
 BOXES: dict[int, tuple[int, int]] = {4: (2, 2), 6: (2, 3), 9: (3, 3)}
@@ -357,3 +359,53 @@ def format_prompt(puzzle: Puzzle, paradigm: str, style: str = "instruction") -> 
     if paradigm == "diffusion":
         return SudokuPrompt(prompt, text, [k for k, ch in enumerate(text) if ch == BLANK_CHAR])
     raise ConfigError(f"unknown paradigm {paradigm!r} for sudoku; use 'autoregressive' or 'diffusion'")
+
+
+@register_task
+class SudokuTask(Task):
+    name = "sudoku"
+    description = ("4x4/6x6/9x9 Sudoku with a unique solution (seeded generator or your puzzle file); solved rate, "
+                   "blank-cell accuracy, violations by kind")
+    fields = {
+        "size": Field(int, default=4, choices=[4, 6, 9]),
+        "clues": Field(int, default=8, min=0, help="given cells per puzzle"),
+        "clues_max": Field(int, default=None, allow_none=True, min=0,
+                           help="4x4 only: n puzzles at each clue count from clues to clues_max, each with "
+                                "exactly that many givens"),
+        "n": Field(int, default=50, min=1, help="puzzles (before --limit; per clue count with clues_max)"),
+        "prompt": Field(str, default="instruction", choices=["instruction", "compact"],
+                        help="instruction: the rules spelled out; compact: the bare grid (dgbench's trained pair)"),
+    }
+
+    def gen_length(self, config: dict) -> int:
+        return config["size"] * config["size"] + config["size"]   # the grid with its newlines
+
+    def check(self, config: dict, suite: dict, paradigms: list[str], loc) -> None:
+        if config["clues"] > config["size"] ** 2:
+            raise ConfigError(f"{loc.at(('tasks', 'sudoku', 'clues'))}: tasks.sudoku.clues: {config['clues']} is "
+                              f"more than the {config['size'] ** 2} cells of a {config['size']}x{config['size']} grid")
+        top = config.get("clues_max")
+        if top is not None and (config["size"] != 4 or not config["clues"] <= top <= 16):
+            raise ConfigError(f"{loc.at(('tasks', 'sudoku', 'clues_max'))}: tasks.sudoku.clues_max: {top} needs "
+                              f"size 4 and clues <= clues_max <= 16 (clues is {config['clues']})")
+
+    def items(self, config: dict, limit: int | None, seed: int, paradigm: str) -> list[TaskItem]:
+        size = config["size"]
+        if config.get("clues_max") is not None:
+            puzzles = [p for c in range(config["clues"], config["clues_max"] + 1)
+                       for p in exact_clue_puzzles(count(config, limit), c, seed)]
+        else:
+            puzzles = generate_puzzles(size, count(config, limit), config["clues"], seed)
+        items = []
+        for puzzle in puzzles:
+            def score(text, puzzle=puzzle):
+                grid = parse_grid(text, size)
+                result = check(puzzle, grid)
+                answer = render_grid(grid, size) if grid is not None else None
+                return answer, result.solved, {"cell_accuracy": result.cell_accuracy}
+            # Diffusion gets the grid as its canvas with the givens fixed in place and fills the blanks;
+            # AR writes the grid left to right after the prompt.
+            formatted = format_prompt(puzzle, paradigm, config["prompt"])
+            items.append(TaskItem(puzzle.id, formatted.prompt, score, formatted.canvas_template,
+                                  tuple(formatted.blank_positions)))
+        return items

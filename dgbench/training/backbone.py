@@ -12,7 +12,7 @@ SPECIAL_TOKENS = {"pad": 0, "eos": 1, "bos": 2, "mask": 3}
 BYTE_OFFSET = max(SPECIAL_TOKENS.values()) + 1
 VOCAB_SIZE = BYTE_OFFSET + 256
 
-# d=128, 4 layers: the size ../shared/FACTS.md measured learning 4x4 Sudoku in about a minute of CPU.
+# d=128, 4 layers: the size measured (this repository's training runs) learning 4x4 Sudoku in about a minute of CPU.
 # Full multi-head attention (4 heads of 32) and untied embeddings, as llama-masked-tiny, so the only
 # difference between the two members is causal vs bidirectional attention and the loss.
 TEXT_CONFIG = dict(vocab_size=VOCAB_SIZE, hidden_size=128, intermediate_size=384, num_hidden_layers=4,

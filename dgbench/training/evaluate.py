@@ -48,7 +48,7 @@ def make_decoder(model, objective: str, knobs: dict | None = None, spec=None, ba
 
 
 def _summary(correct: list[bool]) -> dict:
-    from dgbench.tasks.scoring import wilson_interval
+    from dgbench.stats import wilson_interval
 
     k, n = sum(correct), len(correct)
     low, high = wilson_interval(k, n)

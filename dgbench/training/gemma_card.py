@@ -41,7 +41,7 @@ def _pct(r: dict) -> str:
 
 
 def _mcnemar(a: list, b: list) -> str:
-    from dgbench.tasks.scoring import mcnemar
+    from dgbench.stats import mcnemar
 
     m = mcnemar(a, b)
     return f"{m['b10']} / {m['b01']}, p = {m['p_value']:.3g}"
@@ -88,7 +88,7 @@ def heldout_tables(meta: dict, other: dict | None) -> str:
         lines = [f"| givens | {meta['name']} | 95% Wilson |" + (f" {other['name']} | 95% Wilson | McNemar |"
                                                                  if theirs else ""),
                  "|---|---|---|" + ("---|---|---|" if theirs else "")]
-        from dgbench.tasks.scoring import wilson_interval
+        from dgbench.stats import wilson_interval
 
         for group, oks in mine.items():
             lo, hi = wilson_interval(sum(oks), len(oks))

@@ -27,7 +27,7 @@ def sudoku_item(puzzle):
 
 def pyfill_item(item):
     from dgbench.decoding.infill import build_infill_prompt
-    from dgbench.harness.quality import CODE_SEPARATOR
+    from dgbench.tasks.code_infill import CODE_SEPARATOR
     from dgbench.tasks import pyfill
     from dgbench.training.data import Item
 

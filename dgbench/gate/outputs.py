@@ -11,7 +11,7 @@ import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from dgbench.gate import FAILED, IMPROVEMENT, REGRESSION, Comparison, GateResult
+from dgbench.gate.rules import FAILED, IMPROVEMENT, REGRESSION, Comparison, GateResult
 
 _ORDER = {FAILED: 0, REGRESSION: 1, IMPROVEMENT: 2}
 

@@ -42,7 +42,7 @@ def main(args) -> int:
     from pathlib import Path
 
     from dgbench.errors import ConfigError
-    from dgbench.gate_baselines import baselines_dir, save_baseline, saved_names
+    from dgbench.gate.baselines import baselines_dir, save_baseline, saved_names
     from dgbench.hardware.detect import fingerprint_key
     from dgbench.results import RunStore
 
@@ -70,8 +70,8 @@ def main(args) -> int:
 def _check(name: str | None, folder) -> int:
     """0 when baseline `name` was recorded on hardware with this machine's fingerprint key, else 1."""
     from dgbench.errors import ConfigError
-    from dgbench.gate import FINGERPRINT_FIELDS
-    from dgbench.gate_baselines import resolve_baseline
+    from dgbench.gate.rules import FINGERPRINT_FIELDS
+    from dgbench.gate.baselines import resolve_baseline
     from dgbench.hardware.detect import fingerprint, fingerprint_key
     from dgbench.results import RunStore
 

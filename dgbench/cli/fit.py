@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import sys
 
-from dgbench.errors import ConfigError
+from dgbench.errors import EXIT_DOES_NOT_FIT, EXIT_OK, ConfigError
 
 NAME = "fit"
-EXIT_FITS, EXIT_DOES_NOT_FIT = 0, 1
 
 FIT_EPILOG = """\
 examples:
@@ -111,7 +110,7 @@ def main(args) -> int:
     if needed <= capacity:
         console.print(f"fits: needs {human_bytes(needed)} of {human_bytes(capacity)} "
                       f"({100 * needed / capacity:.0f}%, {human_bytes(capacity - needed)} free)")
-        return EXIT_FITS
+        return EXIT_OK
     console.print(f"does not fit: needs {human_bytes(needed)}, {profile['name']} has {human_bytes(capacity)} "
                   f"({human_bytes(needed - capacity)} short)")
     return EXIT_DOES_NOT_FIT

@@ -49,7 +49,7 @@ def main(args) -> int:
                           "use --format md to print markdown only")
     views = [load_view(d) for d in args.run_dirs]
     if args.format in ("html", "both"):
-        from dgbench.report.html import write_views
+        from dgbench.report.pages import write_views
 
         index = write_views(views, Path(args.out))
         print(f"report: {index} ({'comparison of ' + str(len(views)) + ' runs' if len(views) > 1 else 'one run'})",

@@ -5,11 +5,17 @@ Raw per-repetition values go into the record; summaries (median, p10/p90, CV) ar
 
 from __future__ import annotations
 
+import itertools
+
 from dgbench.backends.base import GenerationRecord
-from dgbench.harness.measure import MeasurePlan, repeat
+from dgbench.scenarios.measure import MeasurePlan, repeat
+from dgbench.metrics import per_rep_metrics
+from dgbench.scenarios.base import MeasureContext, Point, Scenario, register_scenario
 from dgbench.stats import summarize
 from dgbench.telemetry.memory import PeakMemory
 from dgbench.telemetry.timing import Clock
+
+COMMON_AXES = ("batch_size", "gen_length", "prompt_length")
 
 
 def synthetic_prompts(batch: int, length: int, vocab: int, special, seed: int, device: str):
@@ -28,35 +34,6 @@ def synthetic_prompts(batch: int, length: int, vocab: int, special, seed: int, d
     return ids.to(device), torch.ones_like(ids, dtype=torch.long).to(device)
 
 
-def per_rep_metrics(rec: GenerationRecord, batch: int) -> dict[str, float | None]:
-    useful = sum(rec.useful_tokens)
-    ttft = rec.first_output_s
-    out: dict[str, float | None] = {
-        "e2e_s": rec.e2e_s,
-        "useful_tokens": useful,
-        "committed_tok_s": useful / rec.e2e_s if rec.e2e_s > 0 else None,
-        "ttft_s": ttft,
-        "nfe": rec.nfe,
-        "tokens_per_forward": sum(u / max(n, 1) for u, n in zip(rec.useful_tokens, rec.nfe_per_sequence)) / batch,
-        "tpot_s": None,
-    }
-    if rec.token_times_s:  # autoregressive
-        steps = len(rec.token_times_s)
-        out["tpot_s"] = (rec.e2e_s - ttft) / (steps - 1) if steps > 1 else None
-    for key in ("acceptance_rate", "mean_accepted_length"):  # speculative decoding, when the engine drafts
-        if key in rec.extra:
-            out[key] = rec.extra[key]
-    if rec.canvas_times_s:  # diffusion
-        n = len(rec.canvas_times_s)
-        out["tpot_s"] = (rec.e2e_s - ttft) / (n - 1) if n > 1 else ttft
-        steps = rec.step_times_s
-        if steps:
-            out["in_step_tok_s"] = rec.canvas_length * batch / (sum(steps) / len(steps))
-        out["cap_hit_share"] = (sum(s >= rec.step_cap for s in rec.steps_per_canvas) / len(rec.steps_per_canvas)
-                                if rec.steps_per_canvas else None)
-    return out
-
-
 def run_point(decoder, point, vocab: int, special_ids, device: str, measure: dict, seed: int,
               on_rep=None, mark=None) -> dict:
     special_ids = list(special_ids)
@@ -65,8 +42,8 @@ def run_point(decoder, point, vocab: int, special_ids, device: str, measure: dic
     clock = Clock(device)
 
     def call(rep: int) -> GenerationRecord:
-        if fixed is None:   # real task prompts, a different item per repetition (harness/task_prompts.py)
-            from dgbench.harness.task_prompts import task_prompts
+        if fixed is None:   # real task prompts, a different item per repetition (scenarios/task_prompts.py)
+            from dgbench.scenarios.task_prompts import task_prompts
 
             prompts, mask = task_prompts(point.prompts, point.batch_size, rep, special_ids, device)
         else:
@@ -113,3 +90,49 @@ def run_point(decoder, point, vocab: int, special_ids, device: str, measure: dic
         # The denoising trajectory of rep 0's first sequence, when the engine was asked to record it.
         **({"trajectory": records[0].extra["trajectory"]} if records[0].extra.get("trajectory") else {}),
     }
+
+
+@register_scenario
+class GenerationScenario(Scenario):
+    name = "generation"
+    suite_names = ("latency", "throughput")
+
+    def expand(self, suite: dict) -> list[Point]:
+        from dgbench.backends import ENGINES
+
+        sweep = suite["sweep"]
+        points = []
+        for dec in suite["decoders"]:
+            engine = ENGINES[dec["engine"]]
+            axes = {a: sweep[a] for a in COMMON_AXES}
+            if dec.get("prompts"):   # task prompts have their own length: one value, the real one
+                from dgbench.scenarios.task_prompts import prompt_length
+
+                axes["prompt_length"] = [prompt_length(dec["prompts"])]
+            knob_axes = {k: v for k, v in sweep["knobs"].items() if k in engine.knobs}
+            names = list(axes) + list(knob_axes)
+            for combo in itertools.product(*axes.values(), *knob_axes.values()):
+                values = dict(zip(names, combo))
+                knobs = {**dec["knobs"], **{k: values[k] for k in knob_axes}}
+                points.append(Point(decoder=dec["name"], model=dec["model"], engine=dec["engine"], dtype=dec["dtype"],
+                                    batch_size=values["batch_size"], gen_length=values["gen_length"],
+                                    prompt_length=values["prompt_length"], knobs=knobs,
+                                    swept_knobs=tuple(knob_axes), prompts=dec.get("prompts")))
+        return points
+
+    def measure(self, decoder, point: Point, spec, ctx: MeasureContext) -> dict:
+        return run_point(decoder, point, spec.text_config["vocab_size"], spec.special_tokens.values(), ctx.device,
+                         ctx.measure, ctx.seed, ctx.on_rep, mark=ctx.mark)
+
+    def dry_run_title(self, suite: dict, n_points: int) -> str:
+        m = suite["measure"]
+        return (f"suite {suite['name']}: {n_points} points, {self.calls(None, m)} calls each at least "
+                f"({m['warmup']} warmup + {m['min_repetitions']} timed + {int(m['memory'])} memory)")
+
+    def dry_run_note(self, measure: dict) -> str:
+        return f"more repetitions run until min_time_s={measure['min_time_s']} s per point"
+
+    def console_summary(self, points: list[dict], title: str) -> list:
+        from dgbench.report.console import definitions_footer, summary_table
+
+        return [summary_table(points, title=title), definitions_footer(points)]

@@ -6,8 +6,9 @@ Exit codes: 0 pass (improvements are reported too), 1 at least one regression, 2
 
 from __future__ import annotations
 
+from dgbench.errors import EXIT_OK, EXIT_REGRESSION
+
 NAME = "gate"
-EXIT_PASS, EXIT_REGRESSION = 0, 1
 
 GATE_EPILOG = """\
 examples:
@@ -62,10 +63,10 @@ def gate_run(baseline: str, candidate, baselines_dir: str | None = None, markdow
     from pathlib import Path
 
     from dgbench.errors import ConfigError
-    from dgbench.gate import compare_runs
-    from dgbench.gate_baselines import baselines_dir as resolve_dir
-    from dgbench.gate_baselines import resolve_baseline, save_baseline
-    from dgbench.gate_report import console_table, summary_line, write_outputs
+    from dgbench.gate.rules import compare_runs
+    from dgbench.gate.baselines import baselines_dir as resolve_dir
+    from dgbench.gate.baselines import resolve_baseline, save_baseline
+    from dgbench.gate.outputs import console_table, summary_line, write_outputs
 
     folder = resolve_dir(baselines_dir)
     base_dir, saved_name = resolve_baseline(baseline, folder)
@@ -82,7 +83,7 @@ def gate_run(baseline: str, candidate, baselines_dir: str | None = None, markdow
     if update_baseline and result.passed:
         saved = save_baseline(Path(candidate), saved_name, folder)
         out.print(f"baseline {saved_name!r} updated from {candidate} ({saved})", markup=False)
-    return EXIT_PASS if result.passed else EXIT_REGRESSION
+    return EXIT_OK if result.passed else EXIT_REGRESSION
 
 
 def _console():

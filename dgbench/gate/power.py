@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from dgbench.gate import IMPROVEMENT, REGRESSION, MetricRule, accuracy_verdict, timing_verdict
+from dgbench.gate.rules import IMPROVEMENT, REGRESSION, MetricRule, accuracy_verdict, timing_verdict
 
 
 def timing_rates(slowdown: float, cv: float, reps: int, trials: int, seed: int, threshold: float = 0.05,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from pathlib import Path
@@ -12,9 +11,53 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from dgbench.errors import ConfigError
+from dgbench.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_POINTS_FAILED, ConfigError
 from dgbench.harness.suite import load_suite
 from dgbench.results import RunStore
+
+NAME = "run"
+
+RUN_EPILOG = """\
+examples:
+  dgbench run --suite smoke                       # tiny models, under a minute on a laptop CPU
+  dgbench run --suite latency --device cuda       # batch-1 latency, diffusion vs autoregressive
+  dgbench run --suite throughput --set sweep.batch_size=[1,8] --set measure.min_repetitions=5
+  dgbench run --suite my_suite.yaml --dry-run     # show the expanded sweep and its cost, run nothing
+  dgbench run --resume results/20261122T070000Z-latency   # finish an interrupted run
+  dgbench run --suite quality --limit 20          # sudoku, multiple choice, code infill: accuracy + speed
+
+exit codes: 0 all points measured (and, with --gate-against, the gate passed),
+            1 some points failed (recorded in points.jsonl) or the gate found a regression,
+            2 bad input (suite, flag, path, baseline), 130 interrupted (resume with --resume RUN_DIR)
+"""
+
+
+def add_parser(sub, formatter) -> None:
+    run = sub.add_parser("run", help="run a suite and store its results", formatter_class=formatter,
+                         description="Run a benchmark suite: every sweep point is measured (warmup, then "
+                                     "repetitions) and stored in RUN_DIR/points.jsonl as soon as it is done.",
+                         epilog=RUN_EPILOG)
+    run.add_argument("--suite", metavar="NAME|PATH", help="a built-in suite name or a suite YAML file")
+    run.add_argument("--out", metavar="DIR", default="results",
+                     help="folder under which the run directory <UTC time>-<suite> is created (default: results)")
+    run.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]",
+                     help="where to run (default: auto = cuda:0 if visible, else cpu)")
+    run.add_argument("--seed", type=int, help="override the suite's seed (prompts and sampling)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override any suite field, value in YAML: --set sweep.gen_length=[32,64] "
+                          "--set decoders.0.knobs.max_denoising_steps=8 (repeatable)")
+    run.add_argument("--limit", type=int, metavar="N",
+                     help="quality suites: score at most N items per task (a quick look; ids differ from a full run)")
+    run.add_argument("--dry-run", action="store_true", help="print the expanded sweep and its cost; run nothing")
+    run.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run; finished points are kept")
+    run.add_argument("--profile", metavar="NAME",
+                     help="hardware profile for the roofline (MFU/MBU, predictions); default: detected, or this "
+                          "CPU's measured profile (see `dgbench list profiles`, `dgbench profile`)")
+    run.add_argument("--emulate-memory", metavar="PROFILE",
+                     help="cap CUDA memory to PROFILE's capacity (e.g. rtx-4090: 24 GB) to see what fits; CUDA only")
+    run.add_argument("--gate-against", metavar="RUN_DIR|FILE|NAME",
+                     help="after the run, gate it against this baseline (see `dgbench gate --help`); writes "
+                          "RUN_DIR/gate.md, gate.xml, gate.json; exit 1 on a regression")
 
 
 def _console(stderr: bool = False) -> Console:
@@ -29,7 +72,9 @@ def _load(args) -> tuple[dict, Path | None]:
         raise ConfigError(f"--limit {limit}: give a positive number of items per task")
     suite, resume = _load_suite(args)
     if limit is not None:
-        if suite["scenario"] != "quality":
+        from dgbench.scenarios import for_suite
+
+        if not for_suite(suite).runs_tasks:
             raise ConfigError(f"--limit applies to quality suites (scenario: quality); suite {suite['name']!r} "
                               f"is {suite['scenario']}")
         suite["limit"] = limit
@@ -57,62 +102,35 @@ def _load_suite(args) -> tuple[dict, Path | None]:
 
 
 def cost_estimate(point) -> dict:
-    """Forward passes and token positions one call costs: an upper bound for diffusion (every canvas
-    runs to its step cap; adaptive stopping can only cut it)."""
+    """Forward passes and token positions one call costs; each engine knows its own (Decoder.cost_estimate)."""
+    from dgbench.backends import ENGINES
     from dgbench.models.registry import get
 
-    spec = get(point.model)
-    b, p, g = point.batch_size, point.prompt_length, point.gen_length
-    if spec.paradigm == "diffusion" and point.engine == "dgbench-masked":
-        # Masked diffusion: `steps` passes over the whole sequence (LLaDA's default: one per answer token;
-        # Fast-dLLM's threshold can only cut it), no KV cache in the default mode.
-        passes = point.knobs.get("steps") or g
-        positions = b * passes * (p + g)
-    elif spec.paradigm == "diffusion":
-        canvas = point.knobs.get("canvas_length") or spec.canvas_length
-        canvases = math.ceil(g / canvas)
-        steps = point.knobs.get("max_denoising_steps", 48)
-        passes = canvases * steps
-        positions = b * (p + canvases * canvas + passes * canvas)  # encoder + denoiser positions
-    else:
-        passes = g
-        positions = b * (p + g)
-    return {"passes": passes, "positions": positions}
+    return ENGINES[point.engine].factory.cost_estimate(get(point.model), point.knobs, point.batch_size,
+                                                       point.prompt_length, point.gen_length)
 
 
 def print_dry_run(suite: dict, console: Console) -> None:
     from dgbench.harness.sweep import expand
+    from dgbench.scenarios import for_suite
 
     points = expand(suite)
     m = suite["measure"]
-    quality = suite["scenario"] == "quality"
-    if quality:
-        def calls_of(pt):  # warmup + one call per item
-            n = pt.task_config["n"] if pt.limit is None else min(pt.task_config["n"], pt.limit)
-            return m["warmup"] + n
-        title = (f"suite {suite['name']}: {len(points)} points (decoder x task), {m['warmup']} warmup call + one "
-                 f"call per item each (prompt tokens not counted)")
-    else:
-        calls = m["warmup"] + m["min_repetitions"] + (1 if m["memory"] else 0)
-        calls_of = lambda pt: calls  # noqa: E731
-        title = (f"suite {suite['name']}: {len(points)} points, {calls} calls each at least "
-                 f"({m['warmup']} warmup + {m['min_repetitions']} timed + {int(m['memory'])} memory)")
-    table = Table(title=title)
+    scenario = for_suite(suite)
+    table = Table(title=scenario.dry_run_title(suite, len(points)))
     for col in ("point id", "decoder", "model", "params", "passes/call", "token positions/call"):
         table.add_column(col, justify="right" if "call" in col else "left")
     total_passes = total_pos = 0
     for pt in points:
         c = cost_estimate(pt)
-        total_passes += c["passes"] * calls_of(pt)
-        total_pos += c["positions"] * calls_of(pt)
+        total_passes += c["passes"] * scenario.calls(pt, m)
+        total_pos += c["positions"] * scenario.calls(pt, m)
         params = " ".join(f"{k}={v}" for k, v in pt.params.items())
         table.add_row(pt.point_id, pt.decoder, pt.model, params, str(c["passes"]), str(c["positions"]))
     console.print(table)
     console.print(f"cost at least: {total_passes} forward passes, {total_pos} token positions "
                   f"(diffusion counted at its step cap; "
-                  + ("calls stop at EOS, so fewer may run" if quality else
-                     f"more repetitions run until min_time_s={m['min_time_s']} s per point")
-                  + "). Nothing was run.")
+                  + scenario.dry_run_note(m) + "). Nothing was run.")
 
 
 def _progress_ui(console: Console):
@@ -132,9 +150,7 @@ def _progress_ui(console: Console):
     return progress, report
 
 
-def cmd_run(args) -> int:
-    from dgbench.cli import EXIT_INTERRUPTED, EXIT_OK, EXIT_POINTS_FAILED
-
+def main(args) -> int:
     suite, resume = _load(args)
     out = _console()
     for warning in suite.get("lint_warnings", []):
@@ -145,19 +161,24 @@ def cmd_run(args) -> int:
 
     gate_against = getattr(args, "gate_against", None)
     if gate_against:  # a missing baseline fails now, not after minutes of measuring
-        from dgbench.gate_baselines import baselines_dir, resolve_baseline
+        from dgbench.gate.baselines import baselines_dir, resolve_baseline
 
         resolve_baseline(gate_against, baselines_dir())
 
     from dgbench.hardware.detect import resolve_device
-    from dgbench.harness.runner import run_suite
-    from dgbench.report.console import definitions_footer, quality_footer, quality_table, summary_table
+    from dgbench.harness.runner import decoder_weights, run_suite
+    from dgbench.scenarios import for_suite
 
     device_arg = args.device
     if resume is not None and device_arg == "auto":
         device_arg = RunStore(resume).read_meta()["hardware"]["device"]
     device = resolve_device(device_arg)
     err = _console(stderr=True)
+    from dgbench import tested_set
+
+    untested = tested_set.describe(tested_set.differences(tested_set.installed()))
+    if untested:  # said before measuring: every number of this run carries it (run.json and the report too)
+        out.print(f"[yellow]warning:[/] {escape(untested)}")
     progress, report = _progress_ui(err)
     started = time.time()
     with progress:
@@ -166,16 +187,12 @@ def cmd_run(args) -> int:
                             emulate_memory=getattr(args, "emulate_memory", None))
     elapsed = time.time() - started
 
-    if suite["scenario"] == "quality":
-        from dgbench.harness.runner import decoder_weights
-
-        out.print(quality_table(outcome.points, title=f"dgbench {suite['name']} on {device} "
-                                                      f"(weights: {decoder_weights(suite)})"))
-        out.print(quality_footer(outcome.points))
-    else:
-        out.print(summary_table(outcome.points, title=f"dgbench {suite['name']} on {device} "
-                                                      f"(weights: synthetic)"))
-        out.print(definitions_footer(outcome.points))
+    scenario = for_suite(suite)
+    # Quality runs name their weights (trained or synthetic); speed tables always ran on synthetic ones.
+    weights = decoder_weights(suite) if scenario.runs_tasks else "synthetic"
+    for renderable in scenario.console_summary(outcome.points, f"dgbench {suite['name']} on {device} "
+                                                              f"(weights: {weights})"):
+        out.print(renderable)
     ok = sum(p.get("status") == "ok" for p in outcome.points)
     out.print(f"{ok} points ok, {outcome.failed} failed, {outcome.skipped} already done; {elapsed:.1f} s. "
               f"Results: {outcome.run_dir}")
@@ -184,7 +201,7 @@ def cmd_run(args) -> int:
               f"{outcome.run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
     if gate_against:
-        from dgbench.cli_gate import gate_run
+        from dgbench.cli.gate import gate_run
 
         run_dir = Path(outcome.run_dir)
         gate_exit = gate_run(gate_against, run_dir, markdown=str(run_dir / "gate.md"),

@@ -1,4 +1,4 @@
-"""lm-eval tasks inside `dgbench run`: a suite's `tasks: {lm_eval: {task: NAME, include_path: DIR, limit: N}}`.
+"""lm-eval tasks inside `dgbench run` (the lm_eval scenario): a suite's `tasks: {lm_eval: {task: NAME, include_path: DIR, limit: N}}`.
 
 Each listed task becomes one quality point per decoder (task `lm_eval:NAME`). The point runs lm-eval's own
 evaluator (`simple_evaluate`) with the decoder the runner already loaded, wrapped as a dgbench lm-eval
@@ -9,33 +9,21 @@ in samples.jsonl.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from dgbench.errors import ConfigError
+from dgbench.scenarios.base import MeasureContext, Point, Scenario, register_scenario
+from dgbench.tasks.lm_eval import resolve_include_path
 
 
-def resolve_include_path(path: str | None) -> Path | None:
-    """A task folder: absolute, relative to the working directory, or relative to dgbench's suites folder
-    (so `include_path: lm_eval_tasks` finds the shipped tasks from any directory)."""
-    if path is None:
-        return None
-    from dgbench.harness.suite import builtin_suite_dir
+@register_scenario
+class LmEvalScenario(Scenario):
+    """Points of tasks whose Task.scenario is "lm_eval"; laid out by the quality scenario (no suite names)."""
 
-    for candidate in (Path(path).expanduser(), Path.cwd() / path, builtin_suite_dir() / path):
-        if candidate.is_dir():
-            return candidate.resolve()
-    raise ConfigError(f"lm_eval include_path {path!r}: no such folder (looked in the working directory and in "
-                      f"{builtin_suite_dir()}); point it at a folder of lm-eval task YAMLs")
+    name = "lm_eval"
+    progress_unit = "item"
+    telemetry_window = "rep"
 
-
-def check_config(config: dict) -> None:
-    """What can be checked before anything loads: the task folder, and a GPQA file when one is named."""
-    resolve_include_path(config.get("include_path"))
-    gpqa = (config.get("metadata") or {}).get("gpqa_path")
-    if gpqa:
-        from dgbench.tasks.multiple_choice import load_gpqa_csv
-
-        load_gpqa_csv(Path(gpqa).expanduser(), 0, "tasks.lm_eval.metadata.gpqa_path")
+    def measure(self, decoder, point: Point, spec, ctx: MeasureContext) -> dict:
+        return run_lm_eval_point(decoder, point, spec, ctx.device, ctx.measure, ctx.seed, ctx.on_rep, ctx.on_sample)
 
 
 def _doc_requests(records: list[dict], doc_id) -> list[dict]:

@@ -5,6 +5,24 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+NAME = "list"
+
+LIST_EPILOG = """\
+examples:
+  dgbench list suites      # built-in suites and ./suites/*.yaml
+  dgbench list models      # model specs: family, paradigm, parameters, canvas length, source
+  dgbench list engines     # decoding engines and their knobs (what a suite's `knobs:` may set)
+  dgbench list profiles    # hardware profiles (peak FLOP/s, bandwidth, with sources)
+  dgbench list tasks       # quality tasks
+"""
+
+
+def add_parser(sub, formatter) -> None:
+    lst = sub.add_parser("list", help="list suites, models, engines, tasks or hardware profiles",
+                         formatter_class=formatter, epilog=LIST_EPILOG,
+                         description="List what dgbench knows about.")
+    lst.add_argument("what", choices=["suites", "models", "engines", "tasks", "profiles"])
+
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> Table:
     table = Table(title=title)
@@ -73,9 +91,10 @@ def cmd_list(what: str) -> int:
     elif what == "tasks":
         from dgbench.tasks import TASKS
 
-        if not TASKS:
-            console.print("No quality tasks are registered in this version yet (Sudoku, code infill and "
-                          "GPQA-style multiple choice are planned).")
-        else:
-            console.print(_table("tasks", ["name", "description"], [[t.name, t.description] for t in TASKS.values()]))
+        console.print(_table("tasks (a suite's tasks: {NAME: {...}}, scenario: quality)", ["name", "description"],
+                             [[t.name, t.description] for t in TASKS.values()]))
     return 0
+
+
+def main(args) -> int:
+    return cmd_list(args.what)

@@ -18,9 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dgbench.errors import ResultsError
-from dgbench.hardware.detect import fingerprint_key
 from dgbench.metrics import METRICS
-from dgbench.results import RunStore
+from dgbench.results import RunStore, fingerprint_key
 from dgbench.stats import bootstrap_ratio_of_medians, mann_whitney_u, mcnemar_exact, median
 
 DEFAULT_ALPHA = 0.05

@@ -6,7 +6,7 @@ to the cap. A decoder with `prompts: sudoku` is timed on the quality suite's own
 seed 0, clue counts 4..11 in turn, all 42 bytes long so a batch needs no padding), byte-encoded as the
 quality harness encodes them (dgbench.tasks.text). Repetition r, row b takes puzzle r * batch + b, so the
 repetitions spread over clue counts and the pooled steps per canvas describe many puzzles, not one.
-No torch at import: suite expansion asks for the prompt length.
+No torch at import: suite expansion asks for the prompt length. (dgbench/scenarios/generation.py uses it.)
 """
 
 from __future__ import annotations
