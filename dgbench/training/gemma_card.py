@@ -130,7 +130,7 @@ a Llama, and its causal twin.)
   full attention, the last full), 4 query / 2 KV heads of 32, dense MLP 256 beside a MoE block of 4 experts
   top-2 (width 128){', encoder and decoder sharing every layer weight, a self-conditioning block, canvas of 32 tokens; the tiny vision tower is dropped (the text path never calls it)' if diffusion else ''};
   byte-level vocabulary of 260 ids (pad 0, EOS 1, BOS 2, mask 3 unused, byte b = id b + 4), the quality
-  tasks' own codec. **Stored in bfloat16** ({meta.get('storage_dtype', 'bfloat16')}); dgbench's loader reads it
+  tasks' own codec. **Stored in {meta.get('storage_dtype', 'bfloat16')}** (safetensors); dgbench's loader reads it
   into float32, and every number below is of those stored weights.
 - **Objective**: {OBJECTIVE_TEXT[cfg['objective']]}.
 - **Data**: generated on the fly by dgbench's task generators, batches of one task each, mix {mix}:
