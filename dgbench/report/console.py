@@ -123,7 +123,8 @@ def quality_footer(points: list[dict]) -> str:
              "with its 95% Wilson interval.",
              "Speed cells are median [p10-p90] over the same generations (one call per item, batch 1, stops at EOS).",
              "Models with synthetic (random) weights score about zero: their numbers check the pipeline, not the "
-             "models; the trained reference pair (ref-diffusion, ref-ar) gives real accuracies."]
+             "models; the trained reference models (ref-diffusion, ref-ar, ref-diffusiongemma, ref-gemma4; cards in "
+             "dgbench/_data/models) give real accuracies. cap-hit %: diffusion items whose canvas ran to the step cap."]
     tests = mcnemar_lines(points)
     if tests:
         lines += ["McNemar (paired, same items):"] + tests
