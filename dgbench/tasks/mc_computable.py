@@ -10,7 +10,7 @@ rule and the benchmark can see whether a decoder reads it:
   odd one out (parity) three even numbers and one odd (or the reverse); which differs?
   sum                  which choice equals a + b (one-digit a, b)? distractors a + b +- 1..3
 
-Items are MCItem (multiple_choice), so format_prompt, extract_answer and log-likelihood scoring apply
+Items are MCItem (mc_items), so format_prompt, extract_answer and log-likelihood scoring apply
 unchanged; choices are shuffled with the same per-item rule (multiple_choice._shuffle).
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 
-from dgbench.tasks.multiple_choice import MCItem, _shuffle
+from dgbench.tasks.mc_items import MCItem, _shuffle
 
 
 def _extreme(rng: random.Random, largest: bool):

@@ -20,7 +20,7 @@ V2_TASKS = ("sudoku4all", "pyfill", "mcc")
 
 
 def sudoku_item(puzzle):
-    from dgbench.training.data import _sudoku_item
+    from dgbench.training.items import _sudoku_item
 
     return _sudoku_item(puzzle, task="sudoku4all", group=f"{puzzle.clues} givens")
 
@@ -29,7 +29,7 @@ def pyfill_item(item):
     from dgbench.decoding.infill import build_infill_prompt
     from dgbench.tasks.code_infill import CODE_SEPARATOR
     from dgbench.tasks import pyfill
-    from dgbench.training.data import Item
+    from dgbench.training.items import Item
 
     def score(text, item=item):
         return pyfill.gap_line(text), pyfill.passes(item, text)
@@ -50,7 +50,7 @@ MCC_ANSWER = "\nAnswer: {letter}"
 def mcc_item(item):
     import dataclasses
 
-    from dgbench.training.data import _mc_item
+    from dgbench.training.items import _mc_item
 
     return dataclasses.replace(_mc_item(item, task="mcc"), answer=MCC_ANSWER.format(letter=item.answer_letter),
                                choices=len(item.choices), answer_index=item.answer_index)
