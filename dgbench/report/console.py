@@ -19,9 +19,9 @@ COLUMNS = [
     ("NFE passes", "nfe", 1.0),
     ("tok/forward", "tokens_per_forward", 1.0),
     ("in-step tok/s", "in_step_tok_s", 1.0),
-    # Diffusion: what the adaptive stop did (a random-weight model runs every canvas to the cap).
-    ("steps/canvas", "steps_per_canvas", 1.0),
-    ("cap-hit %", "cap_hit_share", 100.0),
+    # Diffusion: what the adaptive stop did (a random-weight model runs every canvas to the cap); the cell
+    # holds steps per canvas and, after it, the median share of canvases at the cap.
+    ("steps/canvas (cap %)", "steps_per_canvas", 1.0),
     ("draft accept", "acceptance_rate", 1.0),
 ]
 
@@ -52,12 +52,20 @@ def summary_table(points: list[dict], title: str = "") -> Table:
             row += [f"FAILED: {err.get('kind', '?')}"] + ["" for _ in columns[1:]] + ["", ""]
         else:
             s = p.get("summary", {})
-            row += [spread(s.get(metric), scale) for _, metric, scale in columns]
+            row += [_steps_cell(s) if metric == "steps_per_canvas" else spread(s.get(metric), scale)
+                    for _, metric, scale in columns]
             mem = p.get("memory") or {}
             row.append(_fmt(mem.get("peak_mem_bytes"), 1 / 2**20) if mem else "-")
             row.append(str(s.get("e2e_s", {}).get("n", 0)))
         table.add_row(*[escape(c) for c in row])
     return table
+
+
+def _steps_cell(summary: dict) -> str:
+    steps, cap = summary.get("steps_per_canvas"), summary.get("cap_hit_share")
+    if not steps or not steps.get("n"):
+        return "-"
+    return spread(steps) + (f" ({_pct(cap['median'])})" if cap and cap.get("n") else "")
 
 
 def definitions_footer(points: list[dict]) -> str:
