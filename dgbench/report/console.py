@@ -39,8 +39,9 @@ def summary_table(points: list[dict], title: str = "") -> Table:
     table.add_column("gen tok", justify="right")
     for k in knob_names:
         table.add_column(k, justify="right")
-    for header, _, _ in columns:
-        table.add_column(header, justify="right")
+    for i, (header, _, _) in enumerate(columns):
+        # The first metric column also holds a failed point's "FAILED: kind": kept on one line.
+        table.add_column(header, justify="right", no_wrap=i == 0)
     table.add_column("peak MiB", justify="right")
     table.add_column("n", justify="right")
     for p in points:
