@@ -1,17 +1,21 @@
-"""dgbench's diffusion engine against transformers' DiffusionGemma generate, in one process.
+"""dgbench's engines against transformers' `generate`, in one process: diffusion and autoregressive.
 
-Same model, same settings, same seeds; calls interleaved (A B A B ...) so drift on a shared machine
-hits both alike. Every repetition's tokens are compared with transformers'; a ratio counts only for a
-variant whose tokens were identical in every repetition. Prints committed tok/s per implementation
-(median and p10/p90 over repetitions) and the ratio of medians.
+Same model, same settings, same seeds; calls interleaved (A B C A B C ...) so drift on a shared machine
+hits every variant alike. Every repetition's tokens are compared with transformers'; a ratio counts only
+for a variant whose tokens were identical in every repetition. Prints committed tok/s per variant
+(median and p10/p90 over repetitions), the ratio of medians to transformers' with a bootstrap 95%
+interval (dgbench.stats.bootstrap_ratio_of_medians), the identity count, the torch thread count and the
+machine's load average before and after (this benchmark is often run on a shared machine: say so).
 
-    python benchmarks/engine_vs_transformers.py                  # CPU, the two small specs
-    python benchmarks/engine_vs_transformers.py --device cuda --reps 30
+    python benchmarks/engine_vs_transformers.py                         # CPU: diffusion and AR cases
+    python benchmarks/engine_vs_transformers.py --kind ar --reps 20
+    python benchmarks/engine_vs_transformers.py --kind diffusion --compile --device cuda --reps 30
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
@@ -20,65 +24,94 @@ from dgbench.backends import ENGINES
 from dgbench.scenarios.generation import synthetic_prompts
 from dgbench.models.registry import get
 from dgbench.models.synthetic import build_synthetic
-from dgbench.stats import summarize
+from dgbench.stats import bootstrap_ratio_of_medians, summarize
 from dgbench.telemetry.timing import Clock
 from dgbench.validation import Location, validate_mapping
 
+# (model, batch, prompt, gen, knobs shared by every variant)
+DIFFUSION_CASES = [("diffusiongemma-small", 1, 32, 128, {"max_denoising_steps": 16}),
+                   ("diffusiongemma-small", 4, 32, 128, {"max_denoising_steps": 16})]
+AR_CASES = [("gemma4-small", 1, 32, 128, {})]
 
-def bench(model_name: str, device: str, batch: int, prompt: int, gen: int, steps: int, reps: int,
-          adaptive: bool) -> dict:
+
+def variants(kind: str, device: str, with_compile: bool) -> dict[str, tuple[str, dict]]:
+    """label -> (engine, knobs); the first is the reference."""
+    if kind == "diffusion":
+        out = {"transformers": ("hf-diffusion", {}), "dgbench": ("dgbench-diffusion", {})}
+        if with_compile:
+            out["dgbench+compile"] = ("dgbench-diffusion", {"compile": True})
+        return out
+    out = {"transformers": ("hf-autoregressive", {}), "dgbench": ("dgbench-autoregressive", {}),
+           "dgbench+static": ("dgbench-autoregressive", {"cache": "static"})}
+    if with_compile:
+        out["dgbench+static+compile"] = ("dgbench-autoregressive", {"cache": "static", "compile": True})
+    return out
+
+
+def bench(kind: str, case: tuple, device: str, reps: int, with_compile: bool, model=None) -> dict:
+    model_name, batch, prompt, gen, knobs = case
     spec = get(model_name)
-    model = build_synthetic(spec, device=device, dtype="float32" if device == "cpu" else "bfloat16")
-    knobs = {"max_denoising_steps": steps, "adaptive_stopping": adaptive}
-    variants = {"transformers": ("hf-diffusion", {}), "dgbench": ("dgbench-diffusion", {}),
-                "dgbench+compile": ("dgbench-diffusion", {"compile": True})}
+    if model is None:
+        model = build_synthetic(spec, device=device, dtype="float32" if device == "cpu" else "bfloat16")
     decoders = {label: ENGINES[engine].factory(model, spec, validate_mapping(
         {**knobs, **extra}, ENGINES[engine].knobs, Location("bench")))
-        for label, (engine, extra) in variants.items()}
-    ids, mask = synthetic_prompts(batch, prompt, spec.text_config["vocab_size"], 3, seed=0, device=device)
+        for label, (engine, extra) in variants(kind, device, with_compile).items()}
+    ids, mask = synthetic_prompts(batch, prompt, spec.text_config["vocab_size"], spec.special_tokens.values(),
+                                  seed=0, device=device)
     clock = Clock(device)
     tok_s = {name: [] for name in decoders}
     identical = {name: 0 for name in decoders}
-    compile_started = time.time()
-    for rep in range(-2, reps):  # two warmup rounds (the first compiles)
-        if rep == -1:
-            compile_s = time.time() - compile_started
+    warm_s = {}
+    for rep in range(-1, reps):  # one warmup round (compiles)
         outs = {}
         for name, dec in decoders.items():
+            t0 = time.perf_counter()
             rec = dec.generate(ids, mask, gen, fixed_length=True, seed=rep + 100, clock=clock)
             outs[name] = rec.tokens
-            if rep >= 0:
+            if rep < 0:
+                warm_s[name] = time.perf_counter() - t0
+            else:
                 tok_s[name].append(sum(rec.useful_tokens) / rec.e2e_s)
-        for label in outs:
-            if rep >= 0:
-                identical[label] += outs[label] == outs["transformers"]
+                identical[name] += outs[name] == outs["transformers"]
     s = {name: summarize(v) for name, v in tok_s.items()}
-    return {"model": model_name, "batch": batch, "gen": gen, "steps": steps, "summary": s, "first_round_s": compile_s,
-            "identical": identical,
-            "ratio": {label: s[label]["median"] / s["transformers"]["median"] for label in s}}
+    ratio = {name: bootstrap_ratio_of_medians(tok_s["transformers"], v, seed=0) for name, v in tok_s.items()}
+    return {"model": model_name, "batch": batch, "prompt": prompt, "gen": gen, "knobs": knobs, "summary": s,
+            "warmup_s": warm_s, "identical": identical, "ratio": ratio, "tok_s": tok_s}
+
+
+def print_case(kind: str, r: dict) -> None:
+    print(f"[{kind}] {r['model']} batch={r['batch']} prompt={r['prompt']} gen={r['gen']} knobs={r['knobs']} "
+          f"(warmup s: {', '.join(f'{k} {v:.1f}' for k, v in r['warmup_s'].items())})")
+    for label, s in r["summary"].items():
+        same = r["identical"][label]
+        ratio, lo, hi = r["ratio"][label]
+        print(f"  {label:24} {s['median']:8.1f} [{s['p10']:7.1f}-{s['p90']:7.1f}] tok/s n={s['n']}  "
+              f"{ratio:.2f}x [{lo:.2f}-{hi:.2f}]  identical tokens in {same}/{s['n']} reps"
+              f"{'' if same == s['n'] else '  (NOT at identical output: ratio does not count)'}", flush=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--kind", choices=["diffusion", "ar", "both"], default="both")
     ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--compile", action="store_true", help="add the torch.compile variants")
+    ap.add_argument("--batch", type=int, nargs="*", help="only these batch sizes")
     args = ap.parse_args()
     torch.set_grad_enabled(False)
-    cases = [("diffusiongemma-tiny", 1, 16, 64, 8), ("diffusiongemma-tiny", 4, 16, 64, 8),
-             ("diffusiongemma-small", 1, 32, 128, 16), ("diffusiongemma-small", 4, 32, 128, 16)]
-    print(f"device={args.device} torch={torch.__version__} threads={torch.get_num_threads()} reps={args.reps}")
-    print("committed tok/s, median [p10-p90] over n interleaved repetitions; ratio = median / transformers' median")
+    print(f"device={args.device} torch={torch.__version__} threads={torch.get_num_threads()} "
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} reps={args.reps} "
+          f"load average at start={os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)")
+    print("committed tok/s, median [p10-p90] over n interleaved repetitions; "
+          "ratio = median / transformers' median [bootstrap 95%]")
     started = time.time()
-    for model_name, batch, prompt, gen, steps in cases:
-        r = bench(model_name, args.device, batch, prompt, gen, steps, args.reps, adaptive=True)
-        print(f"{model_name} batch={batch} prompt={prompt} gen={gen} steps/canvas={steps} "
-              f"(first round incl. compile: {r['first_round_s']:.1f} s)")
-        for label, s in r["summary"].items():
-            same = r["identical"][label]
-            print(f"  {label:16} {s['median']:8.1f} [{s['p10']:7.1f}-{s['p90']:7.1f}] n={s['n']}  "
-                  f"{r['ratio'][label]:.2f}x  identical tokens in {same}/{s['n']} reps"
-                  f"{'' if same == s['n'] else '  (NOT at identical output: ratio does not count)'}", flush=True)
-    print(f"{time.time() - started:.0f} s")
+    kinds = ["diffusion", "ar"] if args.kind == "both" else [args.kind]
+    for kind in kinds:
+        for case in DIFFUSION_CASES if kind == "diffusion" else AR_CASES:
+            if args.batch and case[1] not in args.batch:
+                continue
+            print_case(kind, bench(kind, case, args.device, args.reps, args.compile))
+    print(f"{time.time() - started:.0f} s; load average at end={os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

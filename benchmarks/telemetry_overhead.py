@@ -13,6 +13,7 @@ over n calls) and the per-pair ratio on/off (median [p10-p90] over n pairs); 1.0
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
@@ -21,7 +22,7 @@ from dgbench.backends import ENGINES
 from dgbench.scenarios.generation import synthetic_prompts
 from dgbench.models.registry import get
 from dgbench.models.synthetic import build_synthetic
-from dgbench.stats import summarize
+from dgbench.stats import bootstrap_ratio_of_medians, summarize
 from dgbench.telemetry.recorder import TelemetryRecorder, open_sources
 from dgbench.telemetry.timing import Clock
 from dgbench.validation import Location, validate_mapping
@@ -54,12 +55,14 @@ def main() -> None:
     names = sorted({s.name for s in sources})
     tok_s = {"off": [], "on": []}
     ratios = []
+    load_start = os.getloadavg()[0]
     started = time.time()
     for i in range(args.pairs):
         pair = {}
         for state in (("off", "on") if i % 2 == 0 else ("on", "off")):
             if state == "on":
                 rec = TelemetryRecorder(sources, None, rate_hz=args.rate_hz)
+                effective_hz = rec.rate_hz
                 rec.start()
                 pair[state] = call()
                 rec.stop(close_sources=False)
@@ -70,8 +73,9 @@ def main() -> None:
     for s in sources:
         s.close()
     print(f"device={args.device} model={args.model} engine={args.engine} gen={args.gen} torch threads="
-          f"{torch.get_num_threads()} sampler sources={','.join(names)} rate={args.rate_hz:g} Hz "
-          f"({time.time() - started:.0f} s)")
+          f"{torch.get_num_threads()} sampler sources={','.join(names)} rate={args.rate_hz:g} Hz requested, "
+          f"{effective_hz:g} Hz effective ({time.time() - started:.0f} s; load average {load_start:.1f} at start, "
+          f"{os.getloadavg()[0]:.1f} at end, {os.cpu_count()} CPUs)")
     print("committed tok/s, median [p10-p90] over n calls; ratio = on/off per interleaved pair")
     for state, values in tok_s.items():
         s = summarize(values)
@@ -79,6 +83,9 @@ def main() -> None:
     r = summarize(ratios)
     print(f"  ratio on/off  {r['median']:.4f} [{r['p10']:.4f}-{r['p90']:.4f}]  n={r['n']} pairs "
           f"(cost {100 * (1 - r['median']):+.2f}% of throughput)")
+    ratio, lo, hi = bootstrap_ratio_of_medians(tok_s["off"], tok_s["on"], seed=0)
+    print(f"  ratio of medians on/off {ratio:.4f} [bootstrap 95% {lo:.4f}-{hi:.4f}] "
+          f"(cost {100 * (1 - ratio):+.2f}% [{100 * (1 - hi):+.2f}, {100 * (1 - lo):+.2f}])")
 
 
 if __name__ == "__main__":

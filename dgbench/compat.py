@@ -27,11 +27,13 @@ CACHE_KWARGS = ("cache", "past_key_values")
 
 
 def _callee(fn):
-    """The plain function behind `fn`: a module's `forward`, a bound method's function. Signatures are
-    per class, not per instance, so this is what the lookup is cached on."""
-    forward = getattr(type(fn), "forward", None)
-    if forward is not None:
-        return forward                                     # an nn.Module instance: its class's forward
+    """The plain function behind `fn`: a module's `forward` (or that of a wrapper delegating to a module,
+    like the gate's slowed model), a bound method's function. Signatures are per class, not per instance,
+    so this is what the lookup is cached on."""
+    if not (inspect.isfunction(fn) or inspect.ismethod(fn)):
+        forward = getattr(fn, "forward", None)
+        if forward is not None:
+            fn = forward
     return getattr(fn, "__func__", fn)
 
 

@@ -5,6 +5,8 @@ exit codes every command returns (one table, so `run --gate-against` and `gate` 
 # 2 bad input (suite, flag, path, baseline); 130 interrupted (the shell's code for SIGINT).
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_POINTS_FAILED = EXIT_REGRESSION = EXIT_DOES_NOT_FIT = EXIT_FAILED
+# `dgbench gate --cannot-tell fail`: no regression found, but the noise hides changes above the threshold.
+EXIT_CANNOT_TELL = 3
 
 
 class DgbenchError(Exception):

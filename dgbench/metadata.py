@@ -14,8 +14,14 @@ import dgbench
 from dgbench.results import utc_stamp
 
 
+# Not part of what a run measures: where the file was, the linter's notes, and how points are dispatched
+# (harness/executors: a run keeps its hash whichever executor runs or resumes it, and so do suites older
+# than the `executor` field).
+UNHASHED = ("source", "lint_warnings", "executor")
+
+
 def suite_hash(suite: dict) -> str:
-    body = {k: v for k, v in suite.items() if k not in ("source", "lint_warnings")}
+    body = {k: v for k, v in suite.items() if k not in UNHASHED}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 

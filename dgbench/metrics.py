@@ -51,6 +51,12 @@ _ALL = [
     Metric("peak_mem_bytes", "B", False,
            "peak device memory during the call above the level before it (CUDA: max_memory_allocated; "
            "CPU: sampled process RSS)"),
+    # Serve scenario (dgbench/scenarios/serve/aggregate.py): one value per successful request.
+    Metric("per_user_tok_s", "tok/s", True, "serve: one request's output tokens / its end-to-end time"),
+    Metric("chunk_gap_s", "s", False,
+           "serve: time between consecutive streamed chunks of a request (diffusion: between committed canvases; "
+           "AR: inter-token latency), pooled over requests"),
+    Metric("chunk_tokens", "tok", True, "serve: tokens in one streamed chunk (server token_ids, tokenizer or usage)"),
     Metric("accuracy", "fraction", True,
            "quality: share of items scored correct (sudoku solved, multiple-choice letter, code pass@1), with "
            "its 95% Wilson interval (Wilson 1927); the gate pairs it item by item (McNemar)"),

@@ -22,6 +22,7 @@ SCHEMA_VERSION = 1
 RUN_FILE = "run.json"
 POINTS_FILE = "points.jsonl"
 SAMPLES_FILE = "samples.jsonl"
+REQUESTS_FILE = "requests.jsonl"   # serve scenario: one line per request sent
 
 
 def utc_stamp(now: datetime | None = None) -> str:
@@ -55,6 +56,7 @@ class RunStore:
     path: Path
     _points_fh: Any = field(default=None, repr=False)
     _samples_fh: Any = field(default=None, repr=False)
+    _requests_fh: Any = field(default=None, repr=False)
 
     @property
     def run_file(self) -> Path:
@@ -106,8 +108,12 @@ class RunStore:
         """Append one scored quality sample (samples.jsonl)."""
         self._append("_samples_fh", self.samples_file, record)
 
+    def append_request(self, record: dict) -> None:
+        """Append one request of a serve point (requests.jsonl)."""
+        self._append("_requests_fh", self.path / REQUESTS_FILE, record)
+
     def close(self) -> None:
-        for attr in ("_points_fh", "_samples_fh"):
+        for attr in ("_points_fh", "_samples_fh", "_requests_fh"):
             if getattr(self, attr) is not None:
                 getattr(self, attr).close()
                 setattr(self, attr, None)
@@ -161,3 +167,15 @@ def fingerprint_key(fp: dict) -> str:
     """The part of a fingerprint that must match for two runs to be comparable (stored in run.json as
     `hardware`: the GPU's name, else the CPU model and its logical core count)."""
     return fp.get("gpu_name") or f"{fp.get('cpu_model')} x{fp.get('cpu_cores_logical')}"
+
+
+def point_fingerprint_key(point: dict, run_hardware: dict | None) -> str:
+    """The fingerprint key of the hardware that measured `point`: its own placement (a Ray run's points,
+    a merged shard's) or else its run's hardware."""
+    placement = point.get("placement") or {}
+    return placement.get("fingerprint_key") or fingerprint_key(placement.get("fingerprint") or run_hardware or {})
+
+
+def hardware_keys(points: list[dict], run_hardware: dict | None) -> list[str]:
+    """Every distinct fingerprint key among `points`, sorted; more than one: a mixed cluster's run."""
+    return sorted({point_fingerprint_key(p, run_hardware) for p in points})

@@ -44,10 +44,23 @@ class NewModule(torch.nn.Module):
         return cache
 
 
+class Delegating:
+    """A wrapper that forwards attributes to a module and calls it with **kwargs (as _SlowedModel does)."""
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        return getattr(self._module, name)
+
+    def __call__(self, x, **kwargs):
+        return self._module(x, **kwargs)
+
+
 @pytest.mark.parametrize("fn, expected", [
     (new_style, "cache"), (old_style, "past_key_values"), (deprecating(new_style), "cache"),
     (OldModule(), "past_key_values"), (NewModule(), "cache"), (NewModule().forward, "cache"),
-    (lambda x, **kw: None, "past_key_values"),
+    (lambda x, **kw: None, "past_key_values"), (Delegating(NewModule()), "cache"),
 ])
 def test_cache_keyword_follows_the_callee_signature(fn, expected):
     assert compat.cache_kwarg(fn) == expected
@@ -57,7 +70,7 @@ def test_cache_keyword_follows_the_callee_signature(fn, expected):
         result = fn(1, **compat.cache_arg(fn, marker))
     if fn in (new_style, old_style):
         assert result == (expected, marker)
-    elif isinstance(fn, torch.nn.Module):
+    elif isinstance(fn, (torch.nn.Module, Delegating)):
         assert result is marker
 
 

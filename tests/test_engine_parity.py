@@ -161,3 +161,24 @@ def test_fixed_positions_stay_in_place_and_blanks_are_filled(models):
     assert len(blanks) == 7 and all(0 <= b < V for b in blanks)
     assert rec.nfe == 6 and rec.steps_per_canvas == [3, 3]
     assert rec.useful_tokens == [7], "only the filled blanks count as generated tokens"
+
+
+@pytest.mark.parametrize("shape", [(64, 4096), (3, 512), (1, 17)])
+def test_rowwise_multinomial_draws_what_torch_multinomial_draws(shape):
+    """decoding/multinomial.py samples only the kept rows but must give torch.multinomial's tokens there and
+    leave the global generator exactly where torch.multinomial leaves it (the renoising draw comes next)."""
+    from dgbench.decoding.multinomial import multinomial_rows
+
+    for seed in range(5):
+        g = torch.Generator().manual_seed(seed)
+        probs = torch.softmax(3 * torch.randn(shape, generator=g), dim=-1)
+        keep = torch.rand(shape[0], generator=g) < 0.3
+        keep[0] = True
+        torch.manual_seed(seed)
+        expected = torch.multinomial(probs, 1).squeeze(1)
+        after_reference = torch.randint(0, 1 << 30, (4,))
+        torch.manual_seed(seed)
+        got = multinomial_rows(probs, keep)
+        after_ours = torch.randint(0, 1 << 30, (4,))
+        assert torch.equal(got[keep], expected[keep]) and torch.equal(after_ours, after_reference)
+        assert torch.all(got[~keep] == 0)

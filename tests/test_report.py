@@ -266,3 +266,53 @@ def test_comparison_page_shows_the_gates_verdicts(smoke_dir, tmp_path):
     assert gated and all(shown[key] == verdict for key, verdict in gated.items() if key in shown)
     assert {k for k in gated if k[1] == "committed_tok_s"} <= set(shown)
     assert all(v == "not gated" for k, v in shown.items() if k not in gated)
+
+
+def test_comparison_page_and_gate_outputs_agree_on_interleaved_runs(smoke_dir, tmp_path):
+    """Paired blocks, Holm over the whole run pair and "cannot tell": the page, the console/markdown rows and
+    the JUnit cases all carry the verdicts of dgbench.gate.rules, computed once over the same family."""
+    import random
+
+    from dgbench.gate.outputs import junit_xml, markdown, rows as gate_rows
+    from dgbench.gate.rules import compare_runs
+    from dgbench.report.compare import deltas, match_points
+    from dgbench.report.data import load_view
+
+    rng = random.Random(5)
+    loads = [rng.uniform(0.6, 1.4) for _ in range(6)]
+
+    def interleaved(factor_of, noise_of):
+        def edit(ps):
+            for i, p in enumerate(ps):
+                reps = p["reps"]["committed_tok_s"]
+                level = sorted(reps)[len(reps) // 2]
+                blocks = [[level * d * factor_of(i) * (1 + rng.gauss(0, noise_of(i))) for _ in range(2)] for d in loads]
+                p["reps"] = {"committed_tok_s": [v for b in blocks for v in b]}
+                p["rep_blocks"] = {"committed_tok_s": [2] * len(loads)}
+                p["interleave_id"] = "agree"
+            return ps
+        return edit
+
+    base = copy_run(smoke_dir, tmp_path / "base", points=interleaved(lambda i: 1.0, lambda i: 0.01))
+    # point 0: half the throughput (a regression); point 1: noise far above the threshold; the rest: same.
+    cand = copy_run(smoke_dir, tmp_path / "cand", points=interleaved(lambda i: 0.5 if i == 0 else 1.0,
+                                                                      lambda i: 0.6 if i == 1 else 0.01))
+    result = compare_runs(base, cand)
+    gated = {(c.point_id, c.metric): c.verdict for c in result.comparisons}
+    assert "regression" in gated.values() and "cannot tell" in gated.values()
+    views = [load_view(base), load_view(cand)]
+    page_rows, _ = match_points(views)
+    point_of = {r["label"]: r["points"][1]["point_id"] for r in page_rows}
+    delta_rows, _, _ = deltas(views, page_rows)
+    shown = {(point_of[d[0]], d[2].split(" ")[0]): d[9] for d in delta_rows}
+    assert all(shown[key] == verdict for key, verdict in gated.items() if key in shown)
+    assert {k for k in gated if k[1] == "committed_tok_s"} <= set(shown)
+    by_label = {(c.point, c.metric): c.verdict for c in result.comparisons}
+    text = {"regression": "REGRESSION", "ok": "ok", "improvement": "improved"}
+    for row in gate_rows(result):
+        verdict = by_label[(row[0], row[1])]
+        assert row[6] == text.get(verdict, row[6]) and (verdict != "cannot tell" or row[6].startswith("cannot tell"))
+    md, xml = markdown(result), junit_xml(result)
+    assert md.count("**REGRESSION**") == sum(v == "regression" for v in gated.values())
+    assert xml.count("<failure") == sum(v == "regression" for v in gated.values())
+    assert xml.count("<skipped") == sum(v == "cannot tell" for v in gated.values())

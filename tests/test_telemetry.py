@@ -213,7 +213,7 @@ def test_cpu_fallback_in_a_real_run(tmp_path, monkeypatch):
     """A short real `dgbench run` on this CPU writes telemetry.csv with cpu rows aligned to its phases, a
     telemetry block per point, and a roofline block from this CPU's measured profile."""
     from dgbench.cli import main
-    from dgbench.harness.runner import _start_telemetry
+    from dgbench.harness.point import start_telemetry
 
     monkeypatch.setenv("DGBENCH_CACHE_DIR", str(tmp_path / "cache"))
     suite = tmp_path / "s.yaml"
@@ -245,7 +245,7 @@ def test_cpu_fallback_in_a_real_run(tmp_path, monkeypatch):
     assert roof["predicted_s"] >= roof["floor_s"] > 0
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["telemetry"]["file"] == "telemetry.csv" and meta["roofline_profile"]["profile_kind"] == "measured"
-    assert _start_telemetry({"telemetry": {"enabled": False}}, "cpu", run_dir) == (None, None)
+    assert start_telemetry({"telemetry": {"enabled": False}}, "cpu", run_dir) == (None, None)
 
 
 def test_emulate_memory_and_profile_flags_fail_in_one_line(tmp_path, capsys):
@@ -276,3 +276,20 @@ def test_cpu_utilisation_is_bounded_and_skips_too_short_intervals(tmp_path):
     busy = source.read()[0]["cpu_util_pct"]
     assert busy is not None and 0.0 < busy <= 100.0 * os.cpu_count() + 10.0
     assert source.read()[0]["cpu_util_pct"] is None   # immediately again: empty cell, not a spike
+
+
+def test_cpu_only_sampling_is_capped_and_gpu_sampling_is_not(tmp_path):
+    """With only the CPU source the periodic rate is capped (the sampler's cost is GIL time taken from the
+    measured thread); boundary samples still bracket every repetition. With NVML the rate is as asked."""
+    from dgbench.telemetry.cpu import CpuSource
+    from dgbench.telemetry.recorder import CPU_ONLY_MAX_RATE_HZ
+
+    rec = TelemetryRecorder([CpuSource()], None, rate_hz=50.0)
+    assert rec.rate_hz == CPU_ONLY_MAX_RATE_HZ and rec.requested_rate_hz == 50.0
+    with rec:
+        _run_reps(rec, "c", n=2, dur=0.05)
+    assert len(rec.rep_windows("c")) == 2
+    assert all(r["rss_bytes"] > 0 and r["device"] == "cpu" for r in rec.rows)
+    assert TelemetryRecorder([CpuSource()], None, rate_hz=1.0).rate_hz == 1.0
+    fake = FakeNvml([{"power_w": 100.0}])
+    assert TelemetryRecorder([NvmlSource(fake), CpuSource()], None, rate_hz=50.0).rate_hz == 50.0

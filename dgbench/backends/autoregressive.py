@@ -11,7 +11,9 @@ decoding/infill.py and recorded in `GenerationRecord.extra["infill_mode"]`.
 
 from __future__ import annotations
 
-from dgbench.backends.base import Decoder, GenerationRecord, register_engine, useful_length
+import math
+
+from dgbench.backends.base import Decoder, GenerationRecord, register_engine, stream_rows, useful_length
 from dgbench.validation import Field
 
 # Shared by both AR engines, so the same suite knobs sample the same way in each.
@@ -30,11 +32,13 @@ DGBENCH_AR_KNOBS = {
                      help="torch.compile decode_one_token (first call compiles: tens of seconds on CPU)"),
     # No default on purpose: an unset knob is absent from the point's knobs, so point ids and config
     # hashes of every existing run stay what they were.
-    "extra_forward_passes": Field(int, min=0,
+    "extra_forward_passes": Field(float, min=0,
                                   help="TESTING KNOB: after every forward (prefill and each decode step) run the "
                                        "model N more times on the same tokens without the KV cache, output "
                                        "discarded and not counted in NFE: a deliberately slowed decoder with "
-                                       "unchanged tokens, for checking that `dgbench gate` catches slowdowns"),
+                                       "unchanged tokens, for checking that `dgbench gate` catches slowdowns. "
+                                       "A fraction plants a smaller slowdown: 0.1 runs one extra pass per ten "
+                                       "forwards (3 extra passes on a 32-token generation)"),
 }
 
 
@@ -47,16 +51,23 @@ class _SlowedModel:
     Everything else (config, dtype, device, transformers' decode switches) is the wrapped model's.
     """
 
-    def __init__(self, model, extra_passes: int):
+    def __init__(self, model, extra_passes: float):
         self._model = model
         self._extra_passes = extra_passes
+        # A fractional N: the credit grows by N per forward and a pass runs per whole unit of it. It starts
+        # at one half, so 0.1 x 32 forwards rounds to 3 passes, at forwards 5, 15 and 25, the same every call.
+        self._forwards = 0
+        self._done = 0
 
     def __getattr__(self, name):
         return getattr(self._model, name)
 
     def __call__(self, *, input_ids, position_ids=None, **kwargs):
         out = self._model(input_ids=input_ids, position_ids=position_ids, **kwargs)
-        for _ in range(self._extra_passes):
+        self._forwards += 1
+        due = math.floor(0.5 + self._extra_passes * self._forwards + 1e-9)   # 1e-9: 0.1 x 5 is not exactly 0.5
+        while self._done < due:
+            self._done += 1
             self._model(input_ids=input_ids, position_ids=position_ids, use_cache=False)
         return out
 
@@ -99,7 +110,8 @@ def ar_sampling_spec(spec, knobs: dict, gen_length: int, fixed_length: bool):
                  "dgbench's prefill / decode_one_token loop (gpt-fast style) with a dynamic or static KV cache "
                  "and optional torch.compile; token-identical to transformers' generate", DGBENCH_AR_KNOBS)
 class DgbenchAutoregressiveDecoder(ARInfillMixin, Decoder):
-    def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock) -> GenerationRecord:
+    def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock,
+                 on_output=None) -> GenerationRecord:
         import torch
 
         from dgbench.decoding.autoregressive import generate
@@ -111,7 +123,8 @@ class DgbenchAutoregressiveDecoder(ARInfillMixin, Decoder):
             extra = self.knobs.get("extra_forward_passes") or 0
             model = _SlowedModel(self.model, extra) if extra else self.model
             out = generate(model, sampler, prompt_ids, attention_mask, gen_length,
-                           cache_kind=self.knobs["cache"], clock=clock, compile=self.knobs["compile"])
+                           cache_kind=self.knobs["cache"], clock=clock, compile=self.knobs["compile"],
+                           on_token=stream_rows(on_output, per_token=True))
             clock.stop()
         new = out.sequences[:, prompt_ids.shape[1]:].tolist()
         stop_ids = set() if fixed_length else {sampler.eos_token_id, sampler.pad_token_id}

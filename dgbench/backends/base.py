@@ -140,6 +140,19 @@ def register_engine(name: str, paradigm: str, description: str, knobs: dict[str,
     return wrap
 
 
+def stream_rows(on_output, per_token: bool = False):
+    """Adapt a decoder's `on_output(rows)` (new ids per sequence, as lists) to a decoding loop's tensor hook:
+    a committed canvas (B, L), or one step's tokens (B,) when `per_token`. None stays None (no host sync).
+
+    Engines that take `on_output` stream what they commit as they commit it (dgbench serve sends each call
+    as one chunk); the rest are served as one chunk at the end."""
+    if on_output is None:
+        return None
+    if per_token:
+        return lambda tokens: on_output([[t] for t in tokens.tolist()])
+    return lambda canvas: on_output(canvas.tolist())
+
+
 def useful_length(tokens: list[int], stop_ids: set[int]) -> int:
     """Generated tokens up to and excluding the first EOS or pad (DESIGN.md: useful tokens)."""
     for i, t in enumerate(tokens):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dgbench.backends.base import (CanvasCostMixin, Decoder, GenerationRecord, InPlaceFillMixin, register_engine,
-                                   steps_between, useful_length)
+                                   steps_between, stream_rows, useful_length)
 from dgbench.backends.hf_diffusion import DIFFUSIONGEMMA_KNOBS
 from dgbench.compat import cache_arg, cache_kwarg
 from dgbench.validation import Field
@@ -109,10 +109,12 @@ class DiffusionGemmaDenoiser:
                            position_ids=context.positions, **{self.layer_cache_kwarg: self.cache})
         hidden = self.decoder.norm(hidden)
         logits = self.model.lm_head(hidden).to(torch.float32)                     # (B, L, V)
-        # Final-logit soft-capping, the reference's three ops in its order (same rounding).
-        logits = logits / self.softcap
-        logits = torch.tanh(logits)
-        return logits * self.softcap
+        # Final-logit soft-capping, the reference's three ops in its order (same rounding), in place: the
+        # same kernels without two (B, L, V) allocations per step. `.to(float32)` above is a fresh tensor
+        # unless the model is float32 already, where lm_head's output is ours to overwrite anyway.
+        logits.div_(self.softcap)
+        logits.tanh_()
+        return logits.mul_(self.softcap)
 
 
 DGBENCH_DIFFUSION_KNOBS = {
@@ -142,7 +144,7 @@ def entropy_bound_spec(model, spec, knobs: dict, fixed_length: bool):
                  "token-identical to transformers' generate", DGBENCH_DIFFUSION_KNOBS)
 class DgbenchDiffusionDecoder(InPlaceFillMixin, CanvasCostMixin, Decoder):
     def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock,
-                 fixed=None) -> GenerationRecord:
+                 fixed=None, on_output=None) -> GenerationRecord:
         import torch
 
         from dgbench.backends.hf_diffusion import canvas_length_override
@@ -163,7 +165,8 @@ class DgbenchDiffusionDecoder(InPlaceFillMixin, CanvasCostMixin, Decoder):
             clock.start()
             out = generate(denoiser, sampler, prompt_ids, attention_mask, gen_length, clock=clock,
                            on_step=on_step if trajectory is not None else None,
-                           fixed_tokens=fixed[0] if fixed else None, fixed_mask=fixed[1] if fixed else None)
+                           fixed_tokens=fixed[0] if fixed else None, fixed_mask=fixed[1] if fixed else None,
+                           on_canvas=stream_rows(on_output))
             clock.stop()
         prompt_len = prompt_ids.shape[1]
         new = out.sequences[:, prompt_len:prompt_len + gen_length].tolist()

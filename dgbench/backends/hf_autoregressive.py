@@ -57,13 +57,19 @@ def _count_forwards(module):
 
 class TokenMarkingStreamer(MarkingStreamer):
     """One `token` mark per committed token: a plain step puts (B,) ids, one token per row; a speculative
-    step puts (1, k), k tokens at once."""
+    step puts (1, k), k tokens at once. `on_output` (dgbench serve) gets each step's new ids per row."""
+
+    def __init__(self, clock, label: str, on_output=None):
+        super().__init__(clock, label)
+        self.on_output = on_output
 
     def put(self, value) -> None:
         self.calls += 1
         if self.calls > 1:
             for _ in range(value.shape[-1] if value.dim() == 2 else 1):
                 self.clock.mark(self.label)
+            if self.on_output is not None:
+                self.on_output(value.tolist() if value.dim() == 2 else [[t] for t in value.tolist()])
 
 
 class DraftCounter:
@@ -176,7 +182,8 @@ class HFAutoregressiveDecoder(ARInfillMixin, Decoder):
                               "(transformers crops the cache after each verification)")
         self.assistant = _assistant(model, k["assistant_model"], spec) if k.get("assistant_model") else None
 
-    def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock) -> GenerationRecord:
+    def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock,
+                 on_output=None) -> GenerationRecord:
         import torch
 
         k = self.knobs
@@ -207,7 +214,7 @@ class HFAutoregressiveDecoder(ARInfillMixin, Decoder):
                 config.assistant_confidence_threshold = 0.4 if threshold is None else threshold
             else:
                 kwargs["prompt_lookup_num_tokens"] = k["prompt_lookup_num_tokens"]
-        streamer = TokenMarkingStreamer(clock, "token")
+        streamer = TokenMarkingStreamer(clock, "token", on_output)
         torch.manual_seed(seed)
         with _count_forwards(self.model) as forwards, counting_drafts(self.model) as drafts, \
                 _count_forwards(self.assistant or torch.nn.Module()) as draft_forwards, torch.inference_mode():

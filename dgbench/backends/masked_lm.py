@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 
 from dgbench.backends.base import (Decoder, GenerationRecord, InPlaceFillMixin, register_engine, steps_between,
-                                   useful_length)
+                                   stream_rows, useful_length)
 from dgbench.compat import cache_arg
 from dgbench.errors import ConfigError
 from dgbench.validation import Field
@@ -209,7 +209,7 @@ class MaskedDiffusionDecoder(InPlaceFillMixin, Decoder):
         return {"passes": passes, "positions": batch * passes * (prompt_length + gen_length)}
 
     def generate(self, prompt_ids, attention_mask, gen_length, fixed_length, seed, clock,
-                 fixed=None) -> GenerationRecord:
+                 fixed=None, on_output=None) -> GenerationRecord:
         import torch
 
         from dgbench.decoding.masked import generate
@@ -228,7 +228,8 @@ class MaskedDiffusionDecoder(InPlaceFillMixin, Decoder):
         clock.start()
         out = generate(denoiser, sampler, prompt_ids, attention_mask, clock=clock,
                        on_step=on_step if trajectory is not None else None,
-                       fixed_tokens=fixed[0] if fixed else None, fixed_mask=fixed[1] if fixed else None)
+                       fixed_tokens=fixed[0] if fixed else None, fixed_mask=fixed[1] if fixed else None,
+                       on_canvas=stream_rows(on_output))
         clock.stop()
         prompt_len = prompt_ids.shape[1]
         new = out.sequences[:, prompt_len:].tolist()

@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "dgbench.cli.train",
     "dgbench.cli.report",
     "dgbench.cli.publish",
+    "dgbench.cli.merge",
+    "dgbench.cli.serve",
 )
 
 

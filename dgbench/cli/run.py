@@ -12,6 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dgbench.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_POINTS_FAILED, ConfigError
+from dgbench.harness.cost import cost_estimate
+from dgbench.harness.shard import parse_shard
 from dgbench.harness.suite import load_suite
 from dgbench.results import RunStore
 
@@ -25,6 +27,8 @@ examples:
   dgbench run --suite my_suite.yaml --dry-run     # show the expanded sweep and its cost, run nothing
   dgbench run --resume results/20261122T070000Z-latency   # finish an interrupted run
   dgbench run --suite quality --limit 20          # sudoku, multiple choice, code infill: accuracy + speed
+  dgbench run --suite throughput --executor ray --set executor.address=auto   # points on a Ray cluster
+  dgbench run --suite throughput --shard 2/4 --out shards   # one job of a 4-way job array; then dgbench merge
 
 exit codes: 0 all points measured (and, with --gate-against, the gate passed),
             1 some points failed (recorded in points.jsonl) or the gate found a regression,
@@ -55,6 +59,12 @@ def add_parser(sub, formatter) -> None:
                           "CPU's measured profile (see `dgbench list profiles`, `dgbench profile`)")
     run.add_argument("--emulate-memory", metavar="PROFILE",
                      help="cap CUDA memory to PROFILE's capacity (e.g. rtx-4090: 24 GB) to see what fits; CUDA only")
+    run.add_argument("--executor", choices=["local", "ray"],
+                     help="where points run: local (this process, the default) or ray (a Ray cluster's free "
+                          "CPUs/GPUs; suite field executor: {address, gpus_per_point, cpus_per_point})")
+    run.add_argument("--shard", metavar="I/N",
+                     help="run only shard I of N (a deterministic, cost-balanced Nth of the points; "
+                          "combine the shard directories with `dgbench merge`)")
     run.add_argument("--gate-against", metavar="RUN_DIR|FILE|NAME",
                      help="after the run, gate it against this baseline (see `dgbench gate --help`); writes "
                           "RUN_DIR/gate.md, gate.xml, gate.json; exit 1 on a regression")
@@ -102,23 +112,47 @@ def _load_suite(args) -> tuple[dict, Path | None]:
     return load_suite(args.suite, overrides), None
 
 
-def cost_estimate(point) -> dict:
-    """Forward passes and token positions one call costs; each engine knows its own (Decoder.cost_estimate)."""
-    from dgbench.backends import ENGINES
-    from dgbench.models.registry import get
+def _executor(args, suite: dict, resume: Path | None) -> dict:
+    """The executor settings: --executor, else the suite's field; a resumed run keeps its executor kind."""
+    from dgbench.harness.executors import executor_settings
 
-    return ENGINES[point.engine].factory.cost_estimate(get(point.model), point.knobs, point.batch_size,
-                                                       point.prompt_length, point.gen_length)
+    kind = getattr(args, "executor", None)
+    if kind is None and resume is not None:
+        kind = (RunStore(resume).read_meta().get("executor") or {}).get("kind")
+    settings = executor_settings(suite, kind)
+    if settings["kind"] == "ray":
+        from dgbench.harness.executors import import_ray
+
+        import_ray()   # a missing Ray fails here, before a run directory is created
+        if args.device.startswith("cuda"):
+            raise ConfigError(f"--device {args.device}: with the Ray executor Ray grants each worker its GPUs; "
+                              "leave --device out and set executor.gpus_per_point (e.g. --set executor.gpus_per_point=1)")
+        if args.device == "cpu" and settings["gpus_per_point"] is None:
+            settings["gpus_per_point"] = 0.0
+        if getattr(args, "emulate_memory", None):
+            raise ConfigError("--emulate-memory caps this process's CUDA memory; it does not apply to Ray workers, "
+                              "run without --executor ray")
+    return settings
 
 
-def print_dry_run(suite: dict, console: Console) -> None:
+def print_dry_run(suite: dict, console: Console, shard: tuple[int, int] | None = None) -> None:
     from dgbench.harness.sweep import expand
     from dgbench.scenarios import for_suite
 
     points = expand(suite)
-    m = suite["measure"]
     scenario = for_suite(suite)
-    table = Table(title=scenario.dry_run_title(suite, len(points)))
+    if not scenario.loads_model:   # nothing to price in forward passes: the scenario says what it will send
+        scenario.dry_run(suite, points, console)
+        return
+    if shard is not None:
+        from dgbench.harness.shard import select_shard
+
+        points = select_shard(points, shard[0], shard[1], suite["measure"])
+    m = suite["measure"]
+    title = scenario.dry_run_title(suite, len(points))
+    if shard is not None:
+        title = f"shard {shard[0]}/{shard[1]} of " + title
+    table = Table(title=title)
     for col in ("point id", "decoder", "model", "params", "passes/call", "token positions/call"):
         table.add_column(col, justify="right" if "call" in col else "left")
     total_passes = total_pos = 0
@@ -156,8 +190,9 @@ def main(args) -> int:
     out = _console()
     for warning in suite.get("lint_warnings", []):
         out.print(f"[yellow]warning:[/] {escape(warning)}")
+    shard = parse_shard(args.shard) if getattr(args, "shard", None) else None
     if args.dry_run:
-        print_dry_run(suite, out)
+        print_dry_run(suite, out, shard)
         return EXIT_OK
 
     gate_against = getattr(args, "gate_against", None)
@@ -170,10 +205,12 @@ def main(args) -> int:
     from dgbench.harness.runner import decoder_weights, run_suite
     from dgbench.scenarios import for_suite
 
+    executor = _executor(args, suite, resume)
     device_arg = args.device
     if resume is not None and device_arg == "auto":
         device_arg = RunStore(resume).read_meta()["hardware"]["device"]
-    device = resolve_device(device_arg)
+    # On Ray the workers pick their devices (Ray grants each its GPUs); the driver only coordinates.
+    device = "cpu" if executor["kind"] == "ray" else resolve_device(device_arg)
     err = _console(stderr=True)
     from dgbench import tested_set
 
@@ -185,12 +222,14 @@ def main(args) -> int:
     with progress:
         outcome = run_suite(suite, device=device, out_root=Path(args.out), resume=resume, progress=report,
                             profile=getattr(args, "profile", None),
-                            emulate_memory=getattr(args, "emulate_memory", None))
+                            emulate_memory=getattr(args, "emulate_memory", None), executor=executor, shard=shard)
     elapsed = time.time() - started
+    if executor["kind"] == "ray":
+        device = "ray"
 
     scenario = for_suite(suite)
     # Quality runs name their weights (trained or synthetic); speed tables always ran on synthetic ones.
-    weights = decoder_weights(suite) if scenario.runs_tasks else "synthetic"
+    weights = decoder_weights(suite) if scenario.runs_tasks or not scenario.loads_model else "synthetic"
     for renderable in scenario.console_summary(outcome.points, f"dgbench {suite['name']} on {device} "
                                                               f"(weights: {weights})"):
         out.print(renderable)

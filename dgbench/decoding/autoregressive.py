@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from dgbench.compat import cache_arg
+from dgbench.compat import cache_arg, cache_kwarg
 
 CACHE_KINDS = ("dynamic", "static")
 
@@ -85,12 +85,15 @@ def prefill(model, input_ids, attention_mask, cache, position_ids=None) -> torch
     return out.logits[:, -1].to(copy=True, dtype=torch.float32)
 
 
-def decode_one_token(model, token, position, cache, attention_mask) -> torch.Tensor:
+def decode_one_token(model, token, position, cache, attention_mask, cache_key: str | None = None) -> torch.Tensor:
     """One new token per row through the cached model.  token, position: (B, 1) -> (B, V)
 
-    `attention_mask` is the 2D padding mask (B, T_kv), or masks already built for this step (`step_masks`)."""
-    out = model(input_ids=token, attention_mask=attention_mask, position_ids=position, **cache_arg(model, cache),
-                use_cache=True)
+    `attention_mask` is the 2D padding mask (B, T_kv), or masks already built for this step (`step_masks`).
+    `cache_key`: the model's KV-cache keyword, looked up once by the caller (`cache_kwarg`); looking it up
+    here would put an lru_cache call, which dynamo cannot trace, at the top of the compiled step (a graph
+    break every token)."""
+    out = model(input_ids=token, attention_mask=attention_mask, position_ids=position,
+                **({cache_key: cache} if cache_key is not None else cache_arg(model, cache)), use_cache=True)
     return out.logits[:, -1].to(copy=True, dtype=torch.float32)
 
 
@@ -152,11 +155,12 @@ def _decode_context(model):
 
 @torch.no_grad()
 def generate(model, spec: ARSamplingSpec, input_ids, attention_mask, max_new_tokens: int,
-             cache_kind: str = "dynamic", clock=None, compile: bool = False) -> ARResult:
+             cache_kind: str = "dynamic", clock=None, compile: bool = False, on_token=None) -> ARResult:
     """Greedy or sampled decoding of a left-padded batch, stopping each row at EOS.
 
     Marks `prefill` on the clock once the first token is chosen (TTFT: it comes from the prefill logits)
     and `token` after every later token, so per-token latency comes from real step times, not total / N.
+    `on_token` sees each step's tokens (B,) right after the mark (what a server streams).
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens {max_new_tokens}: the prefill already yields one token, ask for at least 1")
@@ -173,6 +177,7 @@ def generate(model, spec: ARSamplingSpec, input_ids, attention_mask, max_new_tok
     cache = make_cache(model, cache_kind, total)
     step = compiled_decode_one_token(static=cache_kind == "static") if compile else decode_one_token
     has_eos = spec.eos_token_id is not None
+    cache_key = cache_kwarg(model)
 
     logits = prefill(model, input_ids, attention_mask, cache, positions)
     token = select_next(spec, logits, 0)                               # (B,)
@@ -183,6 +188,8 @@ def generate(model, spec: ARSamplingSpec, input_ids, attention_mask, max_new_tok
     generated = [token]
     if clock is not None:
         clock.mark("prefill")
+    if on_token is not None:
+        on_token(token)
     nfe = 1
     position = positions[:, -1:] + 1                                   # (B, 1)
     with _decode_context(model):
@@ -191,7 +198,7 @@ def generate(model, spec: ARSamplingSpec, input_ids, attention_mask, max_new_tok
             if has_eos and not bool(unfinished.any()):
                 break
             step_mask = step_masks(model, mask, position, cache) if cache_kind == "static" else mask[:, :T + i]
-            logits = step(model, token[:, None], position, cache, step_mask)
+            logits = step(model, token[:, None], position, cache, step_mask, cache_key)
             nfe += 1
             passes += unfinished
             token = select_next(spec, logits, i)
@@ -202,6 +209,8 @@ def generate(model, spec: ARSamplingSpec, input_ids, attention_mask, max_new_tok
             position = position + 1
             if clock is not None:
                 clock.mark("token")
+            if on_token is not None:
+                on_token(token)
     sequences = torch.cat([input_ids, torch.stack(generated, dim=1)], dim=1)   # (B, T + steps)
     return ARResult(sequences=sequences, nfe=nfe, passes_per_sequence=passes)
 

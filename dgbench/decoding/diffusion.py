@@ -26,6 +26,7 @@ import torch
 
 from dgbench.decoding.entropy_bound import (EntropyBoundSpec, StableAndConfident, accept_mask, initial_canvas,
                                             renoise, temperature, token_entropy)
+from dgbench.decoding.multinomial import multinomial_rows
 
 
 class CanvasDenoiser(Protocol):
@@ -42,7 +43,8 @@ class CanvasDenoiser(Protocol):
 
     def denoise(self, canvas: torch.Tensor, sc_logits: torch.Tensor | None, sc_probs: torch.Tensor | None,
                 context: object) -> torch.Tensor:
-        """Logits (B, L, V) in float32 for the canvas, given last step's self-conditioning."""
+        """Logits (B, L, V) in float32 for the canvas, given last step's self-conditioning: a fresh tensor,
+        which the loop tempers in place."""
 
 
 @dataclass
@@ -86,21 +88,104 @@ def _finalize(sequences: torch.Tensor, finished: torch.Tensor, spec: EntropyBoun
     return sequences, finished
 
 
+@dataclass
+class _StepState:
+    """What one denoising step hands the next: the noisy canvas, the current best guess, last step's
+    tempered logits and probabilities (self-conditioning), and which canvases of the batch have stopped."""
+    canvas: torch.Tensor                 # (B, L)
+    argmax: torch.Tensor                 # (B, L)
+    sc_logits: torch.Tensor | None       # (B, L, V)
+    sc_probs: torch.Tensor | None        # (B, L, V)
+    finished: torch.Tensor               # (B,)
+
+
+def _fixed_positions(fixed_tokens, fixed_mask, canvas_index: int, L: int, like: torch.Tensor):
+    """A function pinning this canvas's known output positions (None when there are none)."""
+    if fixed_mask is None:
+        return None
+    B, lo = like.shape[0], canvas_index * L
+    fm = torch.zeros(B, L, dtype=torch.bool, device=like.device)
+    ft = torch.zeros(B, L, dtype=like.dtype, device=like.device)
+    width = min(L, fixed_mask.shape[1] - lo)
+    fm[:, :width] = fixed_mask[:, lo:lo + width]
+    ft[:, :width] = fixed_tokens[:, lo:lo + width]
+    return lambda x: torch.where(fm, ft, x)
+
+
+def denoise_step(denoiser: CanvasDenoiser, spec: EntropyBoundSpec, state: _StepState, context: object,
+                 remaining: int, stopper: StableAndConfident | None, keep_fixed) -> tuple[_StepState, torch.Tensor,
+                                                                                         torch.Tensor]:
+    """One step: denoise, temper, accept the low-entropy positions, sample them, renoise the rest.
+
+    Returns the next state, the accepted mask and the per-position entropy (B, L). The reference computes
+    the entropy twice (acceptance, stopping) and samples every position; here it is computed once and only
+    accepted positions are sampled (decoding/multinomial.py: same random numbers drawn, same tokens)."""
+    B, L = state.canvas.shape
+    logits = denoiser.denoise(state.canvas, state.sc_logits, state.sc_probs, context)      # (B, L, V) float32
+    tempered = logits.div_(temperature(spec, remaining, state.canvas.device))              # in place: ours
+    probs = torch.softmax(tempered, dim=-1, dtype=torch.float32)
+    entropy = token_entropy(tempered)                                                      # (B, L)
+    accepted = accept_mask(entropy, spec.entropy_bound)
+    sampled = multinomial_rows(probs.view(-1, spec.vocab_size), accepted.view(-1)).view(B, L)
+    new_argmax = torch.argmax(tempered, dim=-1)
+    new_canvas = renoise(spec, torch.where(accepted, sampled, state.canvas), accepted)
+    finished = state.finished
+    if stopper is not None:
+        if finished.any():  # a stopped canvas keeps its state while the rest of the batch goes on
+            keep = finished[:, None]
+            new_argmax = torch.where(keep, state.argmax, new_argmax)
+            new_canvas = torch.where(keep, state.canvas, new_canvas)
+            tempered = torch.where(keep[..., None], state.sc_logits, tempered)
+            probs = torch.where(keep[..., None], state.sc_probs, probs)
+        finished = finished | stopper(new_argmax, entropy)
+    if keep_fixed is not None:
+        new_canvas, new_argmax = keep_fixed(new_canvas), keep_fixed(new_argmax)
+    return _StepState(new_canvas, new_argmax, tempered, probs, finished), accepted, entropy
+
+
+def denoise_canvas(denoiser: CanvasDenoiser, spec: EntropyBoundSpec, context: object, batch: int, device,
+                   keep_fixed, canvas_index: int, live: torch.Tensor, passes: torch.Tensor, mark,
+                   on_step) -> tuple[torch.Tensor, int]:
+    """Up to N steps on one canvas from x_T; the final argmax canvas and the number of steps taken.
+    `live` (B,) marks sequences not yet ended; `passes` counts the passes each took part in (in place)."""
+    canvas = initial_canvas(spec, batch, device)                                           # (B, L)
+    if keep_fixed is not None:
+        canvas = keep_fixed(canvas)
+    state = _StepState(canvas, canvas, None, None, torch.zeros(batch, dtype=torch.bool, device=device))
+    stopper = StableAndConfident(spec) if spec.adaptive_stopping else None
+    steps = 0
+    for remaining in range(spec.max_denoising_steps, 0, -1):
+        passes += ~state.finished & live
+        mark("step")
+        state, accepted, entropy = denoise_step(denoiser, spec, state, context, remaining, stopper, keep_fixed)
+        steps += 1
+        if on_step is not None:
+            on_step(StepEvent(canvas_index, steps - 1, accepted, entropy, state.argmax, state.finished))
+        if stopper is not None and torch.all(state.finished):
+            break
+    return state.argmax, steps
+
+
 @torch.inference_mode()
 def generate(denoiser: CanvasDenoiser, spec: EntropyBoundSpec, input_ids: torch.Tensor,
              attention_mask: torch.Tensor | None, max_new_tokens: int, clock: _Clock | None = None,
              on_step: Callable[[StepEvent], None] | None = None, fixed_tokens: torch.Tensor | None = None,
-             fixed_mask: torch.Tensor | None = None) -> CanvasResult:
-    """Generate max_new_tokens after the prompt, canvas by canvas.
+             fixed_mask: torch.Tensor | None = None,
+             on_canvas: Callable[[torch.Tensor], None] | None = None) -> CanvasResult:
+    """Generate max_new_tokens after the prompt, canvas by canvas: encode (the prompt, then each committed
+    canvas), `denoise_canvas`, commit (`_finalize`), advance the masks and positions by one canvas.
 
     `fixed_tokens` / `fixed_mask` (B, max_new_tokens) hold positions of the output that are known, e.g. a
     Sudoku's givens or the code after a gap: they sit in the canvas from the start, are never renoised,
     and the denoiser attends to them bidirectionally, so the blanks are filled in place. Without them the
     loop (and its random stream) is exactly the reference's.
+
+    `on_canvas` sees each committed canvas (B, L) right after it is marked (padded after EOS), which is
+    what a server streams; it reads the tokens only, so the loop's numbers and random stream are unchanged.
     """
     device = input_ids.device
     B, cur_len = input_ids.shape
-    L, N = spec.canvas_length, spec.max_denoising_steps
+    L = spec.canvas_length
     max_length = cur_len + max_new_tokens
     eos = torch.tensor(spec.eos_token_id, device=device) if spec.eos_token_id is not None else None
     mark = clock.mark if clock is not None else (lambda _label: None)
@@ -114,67 +199,23 @@ def generate(denoiser: CanvasDenoiser, spec: EntropyBoundSpec, input_ids: torch.
     finished_sequences = torch.zeros(B, dtype=torch.bool, device=device)
     passes = torch.zeros(B, dtype=torch.int, device=device)
     steps_per_canvas: list[int] = []
-    nfe = 0
-    sequences = input_ids
-    to_encode = input_ids
+    sequences = to_encode = input_ids
     denoiser.begin(B, max_length)
 
     for canvas_index in range(math.ceil(max_new_tokens / L)):
         denoiser.encode(to_encode, attention_mask, encoder_positions)   # prompt, then the last canvas
         if canvas_index == 0:
             mark("prefill")
-        canvas = initial_canvas(spec, B, device)                         # (B, L)
-        keep_fixed = None
-        if fixed_mask is not None:
-            lo = canvas_index * L
-            fm = torch.zeros(B, L, dtype=torch.bool, device=device)
-            ft = torch.zeros(B, L, dtype=canvas.dtype, device=device)
-            width = min(L, fixed_mask.shape[1] - lo)
-            fm[:, :width] = fixed_mask[:, lo:lo + width]
-            ft[:, :width] = fixed_tokens[:, lo:lo + width]
-            keep_fixed = lambda x: torch.where(fm, ft, x)  # noqa: E731
-            canvas = keep_fixed(canvas)
         context = denoiser.canvas_context(decoder_mask, decoder_positions)
-        stopper = StableAndConfident(spec) if spec.adaptive_stopping else None
-        finished = torch.zeros(B, dtype=torch.bool, device=device)
-        argmax = canvas
-        sc_logits = sc_probs = None
-        if keep_fixed is not None:
-            argmax = canvas
-        steps = 0
-        for remaining in range(N, 0, -1):
-            passes += ~(finished | finished_sequences)
-            mark("step")
-            logits = denoiser.denoise(canvas, sc_logits, sc_probs, context)          # (B, L, V) float32
-            tempered = logits / temperature(spec, remaining, device)
-            probs = torch.softmax(tempered, dim=-1, dtype=torch.float32)
-            sampled = torch.multinomial(probs.view(-1, spec.vocab_size), num_samples=1).view(B, L)
-            new_argmax = torch.argmax(tempered, dim=-1)
-            entropy = token_entropy(tempered)                                        # (B, L)
-            accepted = accept_mask(entropy, spec.entropy_bound)
-            new_canvas = renoise(spec, torch.where(accepted, sampled, canvas), accepted)
-            if stopper is not None:
-                if finished.any():  # a stopped canvas keeps its state while the rest of the batch goes on
-                    keep = finished[:, None]
-                    new_argmax = torch.where(keep, argmax, new_argmax)
-                    new_canvas = torch.where(keep, canvas, new_canvas)
-                    tempered = torch.where(keep[..., None], sc_logits, tempered)
-                    probs = torch.where(keep[..., None], sc_probs, probs)
-                finished = finished | stopper(new_argmax, entropy)
-            if keep_fixed is not None:
-                new_canvas, new_argmax = keep_fixed(new_canvas), keep_fixed(new_argmax)
-            canvas, argmax = new_canvas, new_argmax
-            sc_logits, sc_probs = tempered, probs
-            nfe += 1
-            steps += 1
-            if on_step is not None:
-                on_step(StepEvent(canvas_index, steps - 1, accepted, entropy, argmax, finished))
-            if stopper is not None and torch.all(finished):
-                break
+        keep_fixed = _fixed_positions(fixed_tokens, fixed_mask, canvas_index, L, input_ids)
+        committed, steps = denoise_canvas(denoiser, spec, context, B, device, keep_fixed, canvas_index,
+                                          ~finished_sequences, passes, mark, on_step)
         steps_per_canvas.append(steps)
-        sequences = torch.cat([sequences, argmax], dim=-1)
+        sequences = torch.cat([sequences, committed], dim=-1)
         sequences, finished_sequences = _finalize(sequences, finished_sequences, spec, max_length, eos)
         mark("canvas")
+        if on_canvas is not None:
+            on_canvas(sequences[:, -L:])
         if torch.all(finished_sequences):
             break
         cur_len += L
@@ -184,4 +225,4 @@ def generate(denoiser: CanvasDenoiser, spec: EntropyBoundSpec, input_ids: torch.
         decoder_positions = torch.arange(cur_len, cur_len + L, dtype=torch.int32, device=device).unsqueeze(0)
         to_encode = sequences[:, -L:]
 
-    return CanvasResult(sequences, passes, nfe, steps_per_canvas)
+    return CanvasResult(sequences, passes, sum(steps_per_canvas), steps_per_canvas)

@@ -215,9 +215,11 @@ def finish_sequences(spec: MaskedDiffusionSpec, x: torch.Tensor, prompt_len: int
 def generate(denoiser: MaskedDenoiser, spec: MaskedDiffusionSpec, prompt_ids: torch.Tensor,
              attention_mask: torch.Tensor | None = None, clock: _Clock | None = None,
              on_step: Callable[[StepEvent], None] | None = None,
-             fixed_tokens: torch.Tensor | None = None, fixed_mask: torch.Tensor | None = None) -> MaskedResult:
+             fixed_tokens: torch.Tensor | None = None, fixed_mask: torch.Tensor | None = None,
+             on_canvas: Callable[[torch.Tensor], None] | None = None) -> MaskedResult:
     """`fixed_tokens`/`fixed_mask` (B, gen_length): positions of the answer known in advance (in-place
-    infilling, e.g. a Sudoku's givens). They are never masked, so every schedule counts only the blanks."""
+    infilling, e.g. a Sudoku's givens). They are never masked, so every schedule counts only the blanks.
+    `on_canvas` sees each committed block (B, block_length) once it is final (what a server streams)."""
     B, P = prompt_ids.shape
     G, L = spec.gen_length, spec.block_length
     device = prompt_ids.device
@@ -282,6 +284,8 @@ def generate(denoiser: MaskedDenoiser, spec: MaskedDiffusionSpec, prompt_ids: to
         steps_per_block.append(step)
         finished = finish_sequences(spec, x, P, finished)
         mark("canvas")
+        if on_canvas is not None:
+            on_canvas(x[:, b0:b1])
         if finished.all():
             break
 

@@ -9,9 +9,11 @@ machine is not modelled, which is what the threshold is for). Accuracy model: se
 
 from __future__ import annotations
 
+import math
 import random
 
-from dgbench.gate.rules import IMPROVEMENT, REGRESSION, MetricRule, accuracy_verdict, timing_verdict
+from dgbench.gate.rules import (IMPROVEMENT, REGRESSION, MetricRule, accuracy_verdict, apply_family,
+                                 timing_comparison, timing_verdict)
 
 
 def timing_rates(slowdown: float, cv: float, reps: int, trials: int, seed: int, threshold: float = 0.05,
@@ -32,6 +34,35 @@ def timing_rates(slowdown: float, cv: float, reps: int, trials: int, seed: int, 
         improve += verdict == IMPROVEMENT
     return {"regression_rate": regress / trials, "improvement_rate": improve / trials, "trials": trials,
             "slowdown": slowdown, "cv": cv, "reps": reps, "threshold": threshold, "alpha": alpha}
+
+
+def paired_rates(slowdown: float, drift: float, cv: float, blocks: int, block_reps: int, trials: int, seed: int,
+                 threshold: float = 0.05, alpha: float = 0.05, spike_rate: float = 0.05) -> dict:
+    """The interleaved gate (`dgbench gate --measure`) on simulated blocks: its regression and improvement rates.
+
+    Noise model: block i runs under a load factor exp(drift * z_i) shared by both sides (they run seconds
+    apart), each repetition adds independent noise cv * z, and with probability spike_rate a repetition
+    is hit by a load spike (x 1.5 to 3). The paired test sees only what differs inside a pair of blocks.
+    """
+    rng = random.Random(seed)
+    rule = MetricRule("e2e_s", higher_is_better=False, threshold=threshold)
+    regress = improve = 0
+
+    def rep(level):
+        spike = rng.uniform(1.5, 3.0) if rng.random() < spike_rate else 1.0
+        return level * (1 + cv * rng.gauss(0, 1)) * spike
+
+    for t in range(trials):
+        loads = [math.exp(drift * rng.gauss(0, 1)) for _ in range(blocks)]
+        base = [[rep(load) for _ in range(block_reps)] for load in loads]
+        cand = [[rep(load * (1 + slowdown)) for _ in range(block_reps)] for load in loads]
+        flat_b, flat_c = [v for b in base for v in b], [v for b in cand for v in b]
+        comp = apply_family([timing_comparison(rule, flat_b, flat_c, (base, cand), alpha, seed=t)], alpha)[0]
+        regress += comp.verdict == REGRESSION
+        improve += comp.verdict == IMPROVEMENT
+    return {"regression_rate": regress / trials, "improvement_rate": improve / trials, "trials": trials,
+            "slowdown": slowdown, "drift": drift, "cv": cv, "blocks": blocks, "block_reps": block_reps,
+            "threshold": threshold, "alpha": alpha}
 
 
 def accuracy_power(items: int, drop_points: float, reversed_rate: float, trials: int, seed: int,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from dgbench.errors import ResultsError
 from dgbench.metrics import METRICS
-from dgbench.results import RunStore, fingerprint_key
+from dgbench.results import RunStore, fingerprint_key, point_fingerprint_key
 from dgbench.stats import bootstrap_ratio_of_medians, mann_whitney_u, mcnemar_exact, median
 
 DEFAULT_ALPHA = 0.05
@@ -30,6 +30,9 @@ DEFAULT_TIMING_METRICS = ("committed_tok_s", "ttft_s", "tpot_s")
 FINGERPRINT_FIELDS = ("device", "gpu_name", "cpu_model", "cpu_cores_logical", "gpu_count", "memory_bytes")
 
 REGRESSION, IMPROVEMENT, OK, FAILED = "regression", "improvement", "ok", "failed"
+# Neither pass nor fail: the noise lets a change of the threshold's size through undetected (MDE > threshold).
+CANNOT_TELL = "cannot tell"
+PAIRED_TEST = "paired t on log block ratios"
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,16 @@ class Comparison:
     test: str = ""
     n_baseline: int = 0
     n_candidate: int = 0
-    interval: tuple[float, float] | None = None    # bootstrap 95% interval of the ratio (timing)
+    interval: tuple[float, float] | None = None    # 95% interval of the change (timing)
     note: str = ""
+    # Timing only; filled in over the whole family of one gate by apply_family:
+    p_adjusted: float | None = None   # Holm-adjusted p over all timing comparisons of the gate
+    mde: float | None = None          # minimum detectable change (relative; accuracy: points) at 80% power
+    threshold: float | None = None    # the rule's relative threshold
+    beyond: str = ""                  # "worse" | "better" | "": the change is beyond the threshold that way
+    se: float | None = None           # standard error of the log ratio (timing), what the MDE is built on
+    df: float | None = None           # its degrees of freedom
+    design: str = ""                  # "paired blocks (m)" | "unpaired runs"
 
 
 @dataclass
@@ -75,6 +86,12 @@ class GateResult:
     hardware: str
     alpha: float
     notes: list[str] = field(default_factory=list)
+    family: str = ""            # how the timing comparisons' error rate is controlled (stated in every output)
+    confirmation: str = ""      # what re-measuring the flagged points found (gate --measure)
+
+    @property
+    def cannot_tell(self) -> list[Comparison]:
+        return [c for c in self.comparisons if c.verdict == CANNOT_TELL]
 
     @property
     def regressions(self) -> list[Comparison]:
@@ -90,6 +107,7 @@ class GateResult:
 
     def to_dict(self) -> dict:
         return {"passed": self.passed, "regressions": len(self.regressions), "improvements": len(self.improvements),
+                "cannot_tell": len(self.cannot_tell), "family": self.family, "confirmation": self.confirmation,
                 "baseline": self.baseline_dir, "candidate": self.candidate_dir,
                 "baseline_commit": self.baseline_commit, "candidate_commit": self.candidate_commit,
                 "hardware": self.hardware, "alpha": self.alpha, "notes": self.notes,
@@ -166,6 +184,122 @@ def accuracy_verdict(rule: MetricRule, base_correct: list[bool], cand_correct: l
     return verdict, cand_acc - base_acc, p, b01, b10
 
 
+def timing_comparison(rule: MetricRule, base: list[float], cand: list[float], blocks, alpha: float,
+                      seed: int) -> Comparison:
+    """One timing metric of one point, before the family decides its verdict (apply_family).
+
+    Paired (both sides measured interleaved, block by block, by `dgbench gate --measure`): the change is
+    the geometric mean of the block-median ratios, its p from a t-test of their logs across blocks.
+    Unpaired (two separate runs): the change of the medians and Mann-Whitney U over the repetitions."""
+    from dgbench.gate.family import one_sample_t, paired_log_ratios, paired_se, unpaired_se
+
+    bm, cm = median(base), median(cand)
+    if blocks is not None and len(blocks[0]) >= 2:
+        logs = paired_log_ratios(blocks[0], blocks[1])
+    else:
+        logs = None
+    if logs is not None and len(logs) >= 2:
+        mean, sd, p = one_sample_t(logs)
+        se, df = paired_se(logs)
+        ratio = math.exp(mean)
+        from dgbench.gate.family import t_quantile
+
+        half = t_quantile(0.975, df) * se
+        interval = (math.exp(mean - half) - 1, math.exp(mean + half) - 1)
+        test, design = PAIRED_TEST, f"paired blocks ({len(logs)})"
+        note = ""
+    else:
+        ratio = cm / bm if bm else math.nan
+        if len(base) < 2 or len(cand) < 2:
+            p, se, df = math.nan, math.nan, 0
+            test = "threshold only (n=1)"
+        else:
+            p = mann_whitney_u(base, cand)
+            se, df = unpaired_se(base, cand)
+            test = "Mann-Whitney U"
+        _, low, high = bootstrap_ratio_of_medians(base, cand, seed=seed)
+        interval, design = (low - 1, high - 1), "unpaired runs"
+        small = len(base) > 1 and len(cand) > 1 and min_attainable_p(len(base), len(cand)) >= alpha
+        note = (f"{len(base)} vs {len(cand)} repetitions cannot reach p<{alpha}; raise measure.min_repetitions"
+                if small else "")
+        if small:
+            se = math.inf
+    worse, better = _worse_and_better(rule, 1.0, ratio) if not math.isnan(ratio) else (False, False)
+    return Comparison("", "", rule.name, "", "timing", bm, cm, ratio - 1, OK,
+                      p_value=None if math.isnan(p) else p, test=test, n_baseline=len(base),
+                      n_candidate=len(cand), interval=interval, note=note, threshold=rule.threshold,
+                      beyond="worse" if worse else "better" if better else "", se=se, df=df, design=design)
+
+
+def apply_family(comparisons: list[Comparison], alpha: float) -> list[Comparison]:
+    """Timing verdicts over the whole family of one gate: Holm-adjusted p < alpha and beyond the threshold
+    is a regression (or an improvement); otherwise "cannot tell" when the minimum detectable change at the
+    family's strictest level (alpha / K, Holm's first step) is above the threshold, else ok.
+    Idempotent: it recomputes from the raw p-values, so a gate over more points can re-apply it."""
+    from dgbench.gate.family import holm_adjust, mde_from_se
+
+    timing = [c for c in comparisons if c.kind == "timing"]
+    raw = [math.nan if c.p_value is None else c.p_value for c in timing]
+    adjusted = holm_adjust(raw)
+    k = max(1, sum(not math.isnan(p) for p in raw))
+    for c, adj in zip(timing, adjusted):
+        c.p_adjusted = None if math.isnan(adj) else adj
+        c.significant = True if math.isnan(adj) else adj < alpha   # n=1: the threshold alone decides
+        c.mde = mde_from_se(c.se, c.df, alpha / k) if c.se is not None else math.inf
+        if c.beyond == "worse" and c.significant:
+            c.verdict = REGRESSION
+        elif c.beyond == "better" and c.significant:
+            c.verdict = IMPROVEMENT
+        elif c.p_value is not None and c.threshold is not None and c.mde > c.threshold:
+            c.verdict = CANNOT_TELL
+        else:
+            c.verdict = OK
+    return comparisons
+
+
+def family_statement(comparisons: list[Comparison], alpha: float) -> str:
+    k = sum(1 for c in comparisons if c.kind == "timing" and c.p_value is not None)
+    from dgbench.gate.family import FAMILY_METHOD, MDE_POWER
+
+    return (f"{FAMILY_METHOD} over {k} timing comparison(s): family-wise false-alarm rate <= {alpha}; "
+            f"MDE = smallest change detected with {MDE_POWER:.0%} power at alpha/{k}")
+
+
+def accuracy_mde(n: int, alpha: float) -> float:
+    """The smallest accuracy drop (a fraction) exact McNemar can call significant on n paired items: every
+    discordant item right->wrong and none the other way gives p = 2 * 0.5^d, so d must exceed log2(2/alpha)."""
+    d = 1
+    while 2 * 0.5 ** d >= alpha:
+        d += 1
+    return d / n if n else math.inf
+
+
+def accuracy_power_note(n: int, alpha: float, deterministic: bool) -> str:
+    if deterministic or not n:
+        return ""
+    return (f"{n} items: a drop under {100 * accuracy_mde(n, alpha):.0f} pts cannot be significant "
+            f"(needs >= {round(accuracy_mde(n, alpha) * n)} items right→wrong, none back)")
+
+
+def _paired_blocks(base: dict, cand: dict, metric: str, n_base: int, n_cand: int):
+    """(baseline, candidate) block sizes of a metric when both sides were measured interleaved in one gate
+    (same interleave id, as many blocks each, sizes adding up to the repetitions); else None (unpaired)."""
+    if not base.get("interleave_id") or base.get("interleave_id") != cand.get("interleave_id"):
+        return None
+    bb = (base.get("rep_blocks") or {}).get(metric) if isinstance(base.get("rep_blocks"), dict) else None
+    cb = (cand.get("rep_blocks") or {}).get(metric) if isinstance(cand.get("rep_blocks"), dict) else None
+    if not bb or not cb or len(bb) != len(cb) or sum(bb) != len((base.get("reps") or {}).get(metric) or []) \
+            or sum(cb) != len((cand.get("reps") or {}).get(metric) or []):
+        return None
+    from dgbench.gate.family import split_blocks
+
+    def clean(block):
+        return [float(v) for v in block if v is not None and not (isinstance(v, float) and math.isnan(v))]
+
+    return ([clean(x) for x in split_blocks(base["reps"][metric], bb)],
+            [clean(x) for x in split_blocks(cand["reps"][metric], cb)])
+
+
 # ---------------------------------------------------------------- runs, points, rules
 
 def load_gate_run(path: Path, role: str) -> tuple[dict, list[dict]]:
@@ -235,6 +369,8 @@ def check_hardware(base_meta: dict, cand_meta: dict, allow_different: bool) -> s
     """The fingerprint both runs share, or a one-line error naming what differs."""
     bh, ch = base_meta.get("hardware") or {}, cand_meta.get("hardware") or {}
     bkey, ckey = fingerprint_key(bh), fingerprint_key(ch)
+    if len(base_meta.get("hardware_keys") or []) > 1 or len(cand_meta.get("hardware_keys") or []) > 1:
+        return "mixed hardware: checked point by point"   # a mixed cluster's run: see check_point_hardware
     if bkey == ckey:
         return bkey
     diffs = ", ".join(f"{f}: {bh.get(f)!r} vs {ch.get(f)!r}" for f in FINGERPRINT_FIELDS if bh.get(f) != ch.get(f))
@@ -243,6 +379,18 @@ def check_hardware(base_meta: dict, cand_meta: dict, allow_different: bool) -> s
                            "machines compare machines, not code: gate on the baseline's machine, save a baseline "
                            "on this one, or pass --allow-different-hardware")
     return f"{bkey} (baseline) vs {ckey} (candidate): DIFFERENT HARDWARE, allowed by --allow-different-hardware"
+
+
+def check_point_hardware(pairs: list[tuple[dict, dict]], base_meta: dict, cand_meta: dict,
+                         allow_different: bool) -> None:
+    """Each matched pair measured on the same hardware (points of a Ray run or a merge carry their own)."""
+    bh, ch = base_meta.get("hardware"), cand_meta.get("hardware")
+    differ = [(b, c) for b, c in pairs if point_fingerprint_key(b, bh) != point_fingerprint_key(c, ch)]
+    if differ and not allow_different:
+        b, c = differ[0]
+        raise ResultsError(f"{len(differ)} point(s) were measured on different hardware in baseline and candidate, "
+                           f"e.g. {point_label(c)}: {point_fingerprint_key(b, bh)!r} vs {point_fingerprint_key(c, ch)!r}; "
+                           "gate runs made on the same machines, or pass --allow-different-hardware")
 
 
 def _is_deterministic_decoder(p: dict) -> bool:
@@ -285,17 +433,11 @@ def compare_points(base: dict, cand: dict, rules: dict[str, MetricRule], alpha: 
         b, c = _values(base, metric), _values(cand, metric)
         if not b or not c:
             continue
-        rule = rules[metric]
-        verdict, change, p = timing_verdict(rule, b, c, alpha)
-        _, low, high = bootstrap_ratio_of_medians(b, c, seed=seed)
-        small = len(b) > 1 and len(c) > 1 and min_attainable_p(len(b), len(c)) >= alpha
-        out.append(Comparison(
-            label, cand["point_id"], metric, METRICS[metric].unit, "timing", median(b), median(c), change, verdict,
-            p_value=None if math.isnan(p) else p, significant=None if math.isnan(p) else p < alpha,
-            test="Mann-Whitney U" if not math.isnan(p) else "threshold only (n=1)", n_baseline=len(b),
-            n_candidate=len(c), interval=(low - 1, high - 1),
-            note="; ".join(x for x in (note, f"{len(b)} vs {len(c)} repetitions cannot reach p<{alpha}; raise "
-                                       "measure.min_repetitions" if small else "") if x)))
+        comp = timing_comparison(rules[metric], b, c, _paired_blocks(base, cand, metric, len(b), len(c)), alpha,
+                                 seed)
+        comp.point, comp.point_id, comp.unit = label, cand["point_id"], METRICS[metric].unit
+        comp.note = "; ".join(x for x in (note, comp.note) if x)
+        out.append(comp)
     for metric in exact:
         b, c = _values(base, metric), _values(cand, metric)
         if not b or not c:
@@ -315,8 +457,10 @@ def compare_points(base: dict, cand: dict, rules: dict[str, MetricRule], alpha: 
             label, cand["point_id"], "accuracy", "fraction", "accuracy", sum(bc) / len(bc), sum(cc) / len(cc), change,
             verdict, p_value=p, significant=p < alpha, n_baseline=len(bc), n_candidate=len(cc),
             test="exact (greedy decoder) + McNemar" if deterministic else "exact McNemar (paired items)",
-            note="; ".join(x for x in (note, f"b10={b10} right→wrong, b01={b01} wrong→right") if x)))
-    return out
+            mde=accuracy_mde(len(bc), alpha) if not deterministic else None,
+            note="; ".join(x for x in (note, f"b10={b10} right→wrong, b01={b01} wrong→right",
+                                       accuracy_power_note(len(bc), alpha, deterministic)) if x)))
+    return apply_family(out, alpha)
 
 
 def compare_runs(baseline_dir: Path, candidate_dir: Path, allow_different_hardware: bool = False) -> GateResult:
@@ -331,7 +475,7 @@ def compare_runs(baseline_dir: Path, candidate_dir: Path, allow_different_hardwa
     for p in cand_points:
         by_key.setdefault(match_key(p), []).append(p)
     comparisons: list[Comparison] = []
-    missing, matched_ids, notes = [], set(), []
+    missing, matched_ids, notes, pairs = [], set(), [], []
     for base in base_points:
         if base.get("status") != "ok":
             notes.append(f"not gated: {point_label(base)} failed in the baseline")
@@ -343,6 +487,9 @@ def compare_runs(baseline_dir: Path, candidate_dir: Path, allow_different_hardwa
             missing.append(point_label(base))
             continue
         matched_ids.add(cand["point_id"])
+        pairs.append((base, cand))
+    check_point_hardware(pairs, base_meta, cand_meta, allow_different_hardware)
+    for base, cand in pairs:
         comparisons += compare_points(base, cand, rules, alpha)
     suites = f"baseline suite {base_meta.get('suite_name')!r}, candidate suite {cand_meta.get('suite_name')!r}"
     if not comparisons and not matched_ids:
@@ -355,5 +502,6 @@ def compare_runs(baseline_dir: Path, candidate_dir: Path, allow_different_hardwa
     for p in cand_points:
         if p["point_id"] not in matched_ids:
             notes.append(f"not gated: {point_label(p)} is new (not in the baseline)")
+    apply_family(comparisons, alpha)
     return GateResult(comparisons, str(baseline_dir), str(candidate_dir), base_meta.get("git_commit"),
-                      cand_meta.get("git_commit"), hardware, alpha, notes)
+                      cand_meta.get("git_commit"), hardware, alpha, notes, family=family_statement(comparisons, alpha))

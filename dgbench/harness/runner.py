@@ -7,17 +7,16 @@ Ctrl-C stops after marking the run interrupted; everything already stored stays,
 
 from __future__ import annotations
 
-import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dgbench.errors import ConfigError
 from dgbench.harness.sweep import Point, expand
 from dgbench.metadata import run_metadata, suite_hash
-from dgbench.models.cache import ModelCache, free_memory
-from dgbench.scenarios import MeasureContext, for_point
+from dgbench.harness.point import RooflineContext, measure_point, start_telemetry
+from dgbench.models.cache import ModelCache
 from dgbench.results import RunStore, default_run_dir, utc_stamp
+from dgbench.scenarios import for_point
 from dgbench.telemetry.recorder import TELEMETRY_FILE
 
 
@@ -30,21 +29,12 @@ class RunOutcome:
     interrupted: bool = False
 
 
-def _error_record(exc: BaseException) -> dict:
-    import torch
-
-    text = str(exc).lower()
-    oom = isinstance(exc, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in text \
-        or "can't allocate memory" in text  # the CPU allocator's wording
-    kind = "out_of_memory" if oom else type(exc).__name__
-    return {"kind": kind, "message": str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-            "traceback": traceback.format_exc(limit=8)}
-
-
 def decoder_weights(suite: dict) -> str:
     """What the decoders' weights are: one kind ("synthetic", "embedded") when they share it, else per model."""
     from dgbench.models.registry import SPECS
 
+    if not suite.get("decoders"):
+        return "served"   # a scenario that loads no model (serve): whatever the endpoints serve
     kinds = {d["model"]: SPECS[d["model"]].weights if d["model"] in SPECS else "?" for d in suite["decoders"]}
     if len(set(kinds.values())) == 1:
         return next(iter(kinds.values()))
@@ -53,15 +43,19 @@ def decoder_weights(suite: dict) -> str:
 
 def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None = None,
               resume: Path | None = None, progress=None, profile: str | None = None,
-              emulate_memory: str | None = None) -> RunOutcome:
+              emulate_memory: str | None = None, executor: dict | None = None,
+              shard: tuple[int, int] | None = None) -> RunOutcome:
     """Measure every point of `suite`; `progress(point, index, total, state)` reports to the UI.
 
     `profile` names the hardware profile the roofline uses (default: detected); `emulate_memory` caps
-    CUDA memory to a profile's capacity before anything loads."""
-    from dgbench.hardware.detect import fingerprint, resolve_dtype
+    CUDA memory to a profile's capacity before anything loads. `executor` (harness/executors) says where
+    points run, this process by default; `shard` (I, N) measures only shard I of N (harness/shard.py)."""
+    from dgbench.hardware.detect import fingerprint
     from dgbench.hardware.profiles import match_profile
-    from dgbench.models.registry import get
+    from dgbench.harness.executors import executor_settings
 
+    executor = executor or executor_settings(suite)
+    on_ray = executor["kind"] == "ray"
     points = expand(suite)
     if profile:
         from dgbench.hardware.profiles import get_profile
@@ -76,9 +70,13 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
             raise ConfigError(f"{resume}: the suite differs from the one this run started with "
                               f"(config hash {meta['config_hash']} vs {suite_hash(suite)}); resume with the same "
                               "suite and --set options, or start a new run")
-        from dgbench.hardware.detect import fingerprint_key
+        from dgbench.results import fingerprint_key
 
-        if fingerprint_key(meta["hardware"]) != fingerprint_key(fp):
+        shard = _resumed_shard(resume, meta, shard)
+        # The points of a Ray run or a merge carry the hardware that measured each (their placement); a
+        # local run is measured here, on the hardware its run.json names.
+        placed = on_ray or (meta.get("executor") or {}).get("kind") == "ray" or "merged_from" in meta
+        if not placed and fingerprint_key(meta["hardware"]) != fingerprint_key(fp):
             raise ConfigError(f"{resume}: started on {fingerprint_key(meta['hardware'])!r}, this machine is "
                               f"{fingerprint_key(fp)!r}; a run mixes no hardware, start a new run here")
         done = store.finished_point_ids()
@@ -94,17 +92,48 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
         meta["hardware_profile_source"] = "--profile" if profile else "detected"
         if emulated:
             meta["emulated_memory"] = emulated
+        if shard is not None:
+            meta["shard"] = {"index": shard[0], "count": shard[1]}
         store.create(meta)
         done = set()
+    if shard is not None:
+        from dgbench.harness.shard import select_shard
+
+        points = select_shard(points, shard[0], shard[1], suite["measure"])
+        meta["shard"]["point_ids"] = [p.point_id for p in points]   # what `dgbench merge` checks coverage with
+    meta["executor"] = {k: v for k, v in executor.items()} if on_ray else {"kind": "local"}
 
     outcome = RunOutcome(store.path)
-    cache = ModelCache()
-    roof = RooflineContext(meta.get("hardware_profile"), device)
-    telemetry = _start_telemetry(suite, device, store.path)
     sigint = _SigintLatch()
     try:
+        if on_ray:
+            from dgbench.harness.executors.ray_pool import run_on_ray
+
+            run_on_ray(points, done, suite, executor, store, meta, outcome, progress, profile, sigint.check)
+        else:
+            _run_local(points, done, suite, device, store, meta, outcome, progress, sigint.check)
+        meta["status"] = "completed" if outcome.failed == 0 else "completed_with_failures"
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+        meta["status"] = "interrupted"
+    finally:
+        sigint.restore()
+        meta["finished_utc"] = utc_stamp()
+        store.write_meta(meta)
+        store.close()
+    outcome.points = store.read_points()
+    return outcome
+
+
+def _run_local(points: list[Point], done: set, suite: dict, device: str, store: RunStore, meta: dict,
+               outcome: RunOutcome, progress, check_interrupt) -> None:
+    """The local executor: every point in this process, one after the other, in sweep order."""
+    cache = ModelCache()
+    roof = RooflineContext(meta.get("hardware_profile"), device)
+    telemetry = start_telemetry(suite, device, store.path)
+    try:
         for i, point in enumerate(points):
-            sigint.check()
+            check_interrupt()
             if point.point_id in done:
                 outcome.skipped += 1
                 if progress:
@@ -112,30 +141,15 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
                 continue
             if progress:
                 progress(point, i, len(points), "start")
-            scenario = for_point(point)
-            recorder, src = telemetry
-            mark = recorder.marker_for(point.point_id) if recorder else None
-            if mark:
-                mark(scenario.telemetry_window)
-            on_rep = (lambda n, point=point, i=i, unit=scenario.progress_unit:
-                      progress(point, i, len(points), f"{unit} {n}")) if progress else None
-            ctx = MeasureContext(device, suite["measure"], suite["seed"], on_rep, store.append_sample, mark)
-            record = _measure(point, scenario, ctx, cache, resolve_dtype(point.dtype, device), get(point.model))
-            if recorder:
-                recorder.mark("", "empty")
-                recorder.flush()
-                record["telemetry"] = _point_telemetry(recorder, src, record)
-            roof.annotate(record, get(point.model))
+            unit = for_point(point).progress_unit
+            record = measure_point(point, device, suite, cache, telemetry, roof,
+                                   lambda n: progress(point, i, len(points), f"{unit} {n}") if progress else None,
+                                   on_sample=store.append_sample, on_request=store.append_request)
             store.append_point(record)
             outcome.failed += record["status"] != "ok"
             if progress:
                 progress(point, i, len(points), record["status"])
-        meta["status"] = "completed" if outcome.failed == 0 else "completed_with_failures"
-    except KeyboardInterrupt:
-        outcome.interrupted = True
-        meta["status"] = "interrupted"
     finally:
-        sigint.restore()
         if telemetry[0]:
             telemetry[0].stop()
             meta["telemetry"] = {"file": TELEMETRY_FILE, "rate_hz": telemetry[0].rate_hz,
@@ -144,11 +158,17 @@ def run_suite(suite: dict, *, device: str, out_root: Path, out_dir: Path | None 
             meta["roofline_profile"] = {k: roof.profile.get(k) for k in
                                         ("name", "profile_kind", "peak_flops", "memory_bandwidth_bytes_s",
                                          "measurements", "floors", "gemm_roofs", "file")}
-        meta["finished_utc"] = utc_stamp()
-        store.write_meta(meta)
-        store.close()
-    outcome.points = store.read_points()
-    return outcome
+
+
+def _resumed_shard(resume: Path, meta: dict, asked: tuple[int, int] | None) -> tuple[int, int] | None:
+    """A resumed shard run stays the shard it was; --shard may repeat it but not change it."""
+    had = meta.get("shard")
+    had = (had["index"], had["count"]) if had else None
+    if asked is not None and asked != had:
+        was = f"shard {had[0]}/{had[1]}" if had else "not a shard"
+        raise ConfigError(f"{resume}: this run is {was}, not --shard {asked[0]}/{asked[1]}; resume it without "
+                          "--shard, or start a new run")
+    return had
 
 
 class _SigintLatch:
@@ -179,90 +199,6 @@ class _SigintLatch:
 
             signal.signal(signal.SIGINT, self.previous)
             self.previous = None
-
-
-def _measure(point: Point, scenario, ctx: MeasureContext, cache: ModelCache, dtype: str, spec) -> dict:
-    from dgbench.backends import ENGINES
-
-    started = time.time()
-    device = ctx.device
-    record = {"point_id": point.point_id, "decoder": point.decoder, "model": point.model, "engine": point.engine,
-              "paradigm": spec.paradigm, "dtype": dtype, "device": device, "params": point.params,
-              "knobs": point.knobs, "weights": spec.weights, "started_utc": utc_stamp()}
-    try:
-        model = cache.get(spec, device, dtype)
-        decoder = ENGINES[point.engine].factory(model, spec, point.knobs)
-        record.update(status="ok", **scenario.measure(decoder, point, spec, ctx))
-    except KeyboardInterrupt:
-        raise
-    except Exception as exc:  # a failed point is data, not a crash: record it and go on
-        record.update(status="failed", error=_error_record(exc))
-        free_memory(device)
-    record["wall_s"] = round(time.time() - started, 3)
-    return record
-
-
-# ---------------------------------------------------------------- telemetry, roofline, memory cap
-
-def _start_telemetry(suite: dict, device: str, run_dir: Path):
-    """(recorder, (source, device) of this run's device), or (None, None) when the suite turns it off."""
-    settings = suite.get("telemetry") or {}
-    if not settings.get("enabled", True):
-        return None, None
-    from dgbench.telemetry.recorder import TelemetryRecorder, open_sources
-
-    sources, source, dev = open_sources(device)
-    recorder = TelemetryRecorder(sources, run_dir / TELEMETRY_FILE, rate_hz=settings.get("rate_hz", 10.0))
-    recorder.start()
-    return recorder, (source, dev)
-
-
-def _point_telemetry(recorder, src, record: dict) -> dict:
-    useful = None
-    reps = record.get("reps") or {}
-    if reps.get("useful_tokens"):
-        useful = sum(x for x in reps["useful_tokens"] if x is not None)   # the timed reps the energy covers
-    return recorder.point_summary(record["point_id"], src[0], src[1], useful)
-
-
-class RooflineContext:
-    """Resolves the run's profile once (a published one, or this CPU's measured one) and annotates points."""
-
-    def __init__(self, profile_name: str | None, device: str):
-        self.profile_name = profile_name
-        self.device = device
-        self.profile = None
-        self.profiles = None
-
-    def _resolve(self) -> None:
-        from dgbench.hardware.profiles import load_profiles
-
-        self.profiles = load_profiles()
-        prof = self.profiles.get(self.profile_name) if self.profile_name else None
-        if prof is not None and (prof.get("peak_flops") or {}) and prof.get("memory_bandwidth_bytes_s"):
-            self.profile = {**prof, "profile_kind": "published"}
-        elif self.device == "cpu":
-            # A CPU without a profile of its own (or the generic placeholder): measure this one.
-            from dgbench.hardware.measure import measured_profile
-
-            self.profile = dict(measured_profile("cpu"))   # a copy: this run's floors go into run.json only
-        else:
-            self.profile = {"name": self.profile_name, "profile_kind": "published", "peak_flops": {},
-                            "memory_bandwidth_bytes_s": None}
-
-    def annotate(self, record: dict, spec) -> None:
-        if record.get("status") != "ok" or record.get("params", {}).get("task"):
-            return
-        if self.profile is None:
-            self._resolve()
-        from dgbench.hardware.roofline import evaluate_point
-
-        floor, roof = 0.0, None
-        if self.profile.get("profile_kind") == "measured" and self.device == "cpu" and record["dtype"] == "float32":
-            from dgbench.hardware.measure import floor_for, gemm_roof_for
-
-            floor, roof = floor_for(self.profile, spec, self.device), gemm_roof_for(self.profile, spec, self.device)
-        record["roofline"] = evaluate_point(record, spec, self.profile, self.profiles, floor, roof)
 
 
 def apply_memory_cap(device: str, profile_name: str) -> dict:

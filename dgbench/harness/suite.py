@@ -13,9 +13,10 @@ from pathlib import Path
 import yaml
 
 from dgbench.errors import ConfigError
+from dgbench.harness.executors import EXECUTOR_FIELDS, check_address
 from dgbench.metadata import suite_hash  # noqa: F401  (re-exported: the run's config hash)
 from dgbench.metrics import METRICS, direction
-from dgbench.scenarios.base import for_suite, suite_scenarios
+from dgbench.scenarios.base import SCENARIOS, for_suite, suite_scenarios
 from dgbench.scenarios.generation import COMMON_AXES  # noqa: F401  (re-exported)
 from dgbench.tasks import TASKS
 from dgbench.tasks.lm_eval import builtin_suite_dir
@@ -49,12 +50,15 @@ DECODER = Field(dict, fields={
                           "instead of random ids; prompt_length is then theirs"),
 })
 
+DECODERS_HELP = "a list of {name, model, engine, knobs}"
+
 SUITE_FIELDS = {
     "name": Field(str, required=True),
     "description": Field(str, default=""),
     "scenario": Field(str, default="latency", choices=suite_scenarios),   # registered in scenarios/
     "seed": Field(int, default=0),
-    "decoders": Field(list, required=True, item=DECODER, help="a list of {name, model, engine, knobs}"),
+    # Required by every scenario that loads a model (all but serve; checked in validate_suite).
+    "decoders": Field(list, item=DECODER, help=DECODERS_HELP),
     "sweep": Field(dict, fields={
         "batch_size": Field(list, default=lambda: [1], scalar_ok=True, item=Field(int, min=1)),
         "gen_length": Field(list, default=lambda: [64], scalar_ok=True, item=Field(int, min=1)),
@@ -76,9 +80,17 @@ SUITE_FIELDS = {
         "enabled": Field(bool, default=True, help="sample power, energy, clocks, utilisation during the run"),
         "rate_hz": Field(float, default=10.0, min=0.1, help="samples per second (plus one at every phase change)"),
     }),
+    # Where points run (harness/executors): this process, or a Ray cluster. Not part of the config hash.
+    "executor": Field(dict, fields=EXECUTOR_FIELDS),
     # Quality tasks (scenario: quality). No default, so suites without it keep their config hash; its
     # contents are checked against each registered task's fields (dgbench/tasks/) by _validate_tasks.
     "tasks": Field(dict, help="quality tasks, e.g. {sudoku: {size: 4}, mc: {source: procedural}}"),
+    # Serve scenario (dgbench/scenarios/serve/config.py checks their contents); no defaults either.
+    "endpoint": Field(dict, help="the server under load: {url, model, api, headers_env}"),
+    "endpoints": Field(list, help="several servers: [{name, url, model, api}, ...]"),
+    "load": Field(dict, help="concurrency, request_rate, arrival, num_requests or duration_s, timeout_s"),
+    "prompts": Field(dict, help="{source: task|file|synthetic, ...}"),
+    "slo": Field(dict, help="{ttft_ms, e2e_ms, tpot_ms} for goodput"),
     "gate": Field(dict, fields={
         "threshold": Field(float, default=0.05, min=0.0, help="relative change tolerated by default (a factor: 0.05 = 5% slower or 1/1.05 the throughput)"),
         # alpha and absolute have no default, so suites without them keep their config hash (dgbench/gate/rules.py
@@ -268,7 +280,18 @@ def _validate_tasks(suite: dict, loc: Location) -> None:
 
 def validate_suite(data: dict, loc: Location) -> dict:
     suite = validate_mapping(data, SUITE_FIELDS, loc)
+    scenario = for_suite(suite)
+    for other in SCENARIOS.values():   # a section only another scenario reads is a mistake, not a no-op
+        for key in other.suite_sections if other is not scenario else ():
+            if key in suite:
+                raise ConfigError(f"{loc.at((key,))}: {key}: only scenario {other.suite_names[0]} reads this "
+                                  f"section; set scenario: {other.suite_names[0]} or remove it")
+    scenario.validate(suite, loc)
     _validate_tasks(suite, loc)
+    if not scenario.loads_model:
+        return suite
+    if "decoders" not in suite:
+        raise ConfigError(f"{loc.at(())}: decoders: required key is missing ({DECODERS_HELP})")
     if not suite["decoders"]:
         raise ConfigError(f"{loc.at(('decoders',))}: decoders: at least one decoder is needed")
     m = suite["measure"]
@@ -277,6 +300,7 @@ def validate_suite(data: dict, loc: Location) -> dict:
                           f"({m['max_repetitions']}) is below min_repetitions ({m['min_repetitions']})")
     _validate_decoders(suite, loc)
     _validate_gate(suite, loc)
+    check_address(suite["executor"]["address"], f"{loc.at(('executor', 'address'))}: executor.address")
     suite["lint_warnings"] = lint_suite(suite, loc)
     return suite
 

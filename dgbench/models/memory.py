@@ -191,12 +191,13 @@ def estimate(spec: ModelSpec, *, batch: int, context: int, dtype: str = "bf16", 
         if kind != "drafter":
             step += _largest_layer_kv(cfg, batch, context, a)   # cat of cached and new K/V, one layer at a time
         if kind == "block-diffusion":
-            # dgbench-diffusion at its peak (token_entropy): the previous step's tempered logits and probs
-            # (kept for self-conditioning), this step's logits, tempered logits, probs, and the entropy's
-            # normalised logits, softmax, clamp and product: 9 float32 (B, canvas, V) buffers.
-            # The previous step's logits, tempered logits and probs stay alive through the next forward.
-            logits, kept = 9 * batch * canvas * V * 4, 3 * batch * canvas * V * 4
-            notes["logits"] = f"9 float32 (B, {canvas}, V) buffers of the entropy-bound step, 3 live in the next"
+            # dgbench-diffusion at its peak (token_entropy, or the float64 uniforms of decoding/multinomial.py,
+            # the same size): the previous step's tempered logits and probs (kept for self-conditioning), this
+            # step's logits (tempered in place), probs, and the entropy's normalised logits and softmax (clamp
+            # and product in place): 6 float32 (B, canvas, V) buffers. The previous step's two stay alive
+            # through the next forward.
+            logits, kept = 6 * batch * canvas * V * 4, 2 * batch * canvas * V * 4
+            notes["logits"] = f"6 float32 (B, {canvas}, V) buffers of the entropy-bound step, 2 live in the next"
         else:
             logits = batch * V * (a + 3 * 4)   # last position: logits, float32 copy, processed, probs
             notes["logits"] = "last position only: logits, float32 copy, processed scores, probs"

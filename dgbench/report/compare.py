@@ -164,41 +164,50 @@ def throughput_figure(rows: list[dict], views: list[RunView], out: Path, colors:
 NOT_GATED = "not gated"
 
 
-def gate_verdicts(base: dict, other: dict, suite: dict) -> dict[str, str]:
-    """metric -> verdict of `dgbench gate`'s rules (dgbench.gate.rules, thresholds from the other run's suite, as
-    the gate takes them from the candidate's) for one matched pair: the page shows the gate's verdicts, not
-    verdicts of its own."""
+def gate_verdicts(rows: list[dict], views: list[RunView], j: int) -> dict[tuple[int, str], str]:
+    """(row index, metric) -> verdict of `dgbench gate`'s rules (dgbench.gate.rules, thresholds from run j's
+    suite, as the gate takes them from the candidate's) for run j against run 1. The whole run pair is one
+    family, as in `dgbench gate` (Holm over all its timing comparisons): the page shows the gate's
+    verdicts, not verdicts of its own."""
     from dgbench.errors import ResultsError
-    from dgbench.gate.rules import compare_points, gate_rules
+    from dgbench.gate.rules import apply_family, compare_points, gate_rules
 
-    rules, alpha, _ = gate_rules(suite)
-    try:
-        return {c.metric: c.verdict for c in compare_points(base, other, rules, alpha)}
-    except ResultsError:   # e.g. accuracy with no item scored by both: the gate refuses to compare
-        return {}
+    rules, alpha, _ = gate_rules(views[j].meta.get("suite") or {})
+    owned = []
+    for i, r in enumerate(rows):
+        base, other = r["points"][0], r["points"][j]
+        if base is None or other is None or base.get("status") != "ok" or other.get("status") != "ok":
+            continue
+        try:
+            owned += [(i, c) for c in compare_points(base, other, rules, alpha)]
+        except ResultsError:   # e.g. accuracy with no item scored by both: the gate refuses to compare
+            continue
+    apply_family([c for _, c in owned], alpha)
+    return {(i, c.metric): c.verdict for i, c in owned}
 
 
 def deltas(views: list[RunView], rows: list[dict]) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
     """Table rows: timing/counter deltas, paired accuracy deltas, and points missing from some run."""
     labels = run_labels(views)
     delta_rows, acc_rows, unmatched = [], [], []
-    for r in rows:
+    verdicts = {j: gate_verdicts(rows, views, j) for j in range(1, len(views))}
+    for i, r in enumerate(rows):
         base = r["points"][0]
         for j in range(1, len(views)):
             other = r["points"][j]
             if base is None or other is None or base.get("status") != "ok" or other.get("status") != "ok":
                 continue
-            gate = gate_verdicts(base, other, views[j].meta.get("suite") or {})
+            gate = verdicts[j]
             for metric in COMPARE_METRICS:
                 c = compare_metric(base, other, metric)
                 if c:
                     delta_rows.append([r["label"], f"{labels[j]} vs run 1", f"{metric} ({c['unit']})", c["base"],
                                        c["other"], c["n"], c["delta"], c["p"], c["verdict"],
-                                       gate.get(metric, NOT_GATED)])
+                                       gate.get((i, metric), NOT_GATED)])
             acc = compare_accuracy(base, other)
             if acc:
                 acc_rows.append([r["label"], f"{labels[j]} vs run 1", acc["base"], acc["other"], acc["delta"],
-                                 acc["paired"], acc["p"], acc["verdict"], gate.get("accuracy", NOT_GATED)])
+                                 acc["paired"], acc["p"], acc["verdict"], gate.get((i, "accuracy"), NOT_GATED)])
         missing = [labels[j] for j, p in enumerate(r["points"]) if p is None or p.get("status") != "ok"]
         if missing:
             unmatched.append([r["label"], ", ".join(missing)])

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dgbench.errors import ResultsError
-from dgbench.results import RunStore
+from dgbench.results import RunStore, hardware_keys, point_fingerprint_key
 
 TELEMETRY_FILE = "telemetry.csv"
 # Columns of telemetry.csv that hold numbers (the others are text: source, device, point_id, phase, throttle).
@@ -87,6 +87,9 @@ class RunView:
     def machine(self) -> str:
         """The hardware fingerprint in one line: what every figure is stamped with."""
         hw = self.hardware
+        keys = self.meta.get("hardware_keys") or []
+        if len(keys) > 1:
+            return f"mixed hardware, rows per machine: {'; '.join(keys)}"
         if hw.get("gpu_name"):
             parts = [f"{hw['gpu_name']}", f"{hw.get('gpu_memory_bytes', 0) / 2**30:.0f} GiB" if hw.get(
                 "gpu_memory_bytes") else "", f"CUDA {hw['cuda_version']}" if hw.get("cuda_version") else "",
@@ -130,7 +133,17 @@ def load_view(path: str | Path) -> RunView:
     samples = list({(s.get("point_id"), s.get("item_id"), s.get("index")): s for s in store.read_samples()}.values())
     telemetry_path = path / TELEMETRY_FILE
     telemetry = read_telemetry(telemetry_path) if telemetry_path.is_file() else []
-    return RunView(path, meta, points, samples, telemetry)
+    return RunView(path, meta, split_by_hardware(points, meta), samples, telemetry)
+
+
+def split_by_hardware(points: list[dict], meta: dict) -> list[dict]:
+    """On a run measured on more than one kind of hardware (a mixed Ray cluster, merged shards), each
+    decoder becomes one row per hardware ("diffusion @ NVIDIA H100 ..."): every table, figure and median
+    grouped by decoder then keeps machines apart instead of pooling them."""
+    if len(hardware_keys(points, meta.get("hardware"))) < 2:
+        return points
+    return [{**p, "decoder": f"{p.get('decoder', '?')} @ {point_fingerprint_key(p, meta.get('hardware'))}"}
+            for p in points]
 
 
 # ------------------------------------------------------------------ what a sweep varies

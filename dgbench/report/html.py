@@ -56,10 +56,24 @@ def glance(view: RunView) -> dict:
         intro=" | ".join(headline_lines(view)))
 
 
+def serve_section(view: RunView, out: Path, colors) -> dict:
+    from dgbench.report import figures_serve
+    from dgbench.report.serve import crossover_lines, serve_rows
+
+    header, rows = serve_rows(view.points)
+    return section("serve", "Serving under load", draw(figures_serve.per_user_vs_aggregate, view, out, colors),
+                   intro=" ".join(crossover_lines(view.ok)),
+                   tables=[table(header, rows, numeric=range(2, len(header) - 1),
+                                 caption="One load run per point; latencies are percentiles over its requests "
+                                         "(chunk gaps and sizes pooled over chunks), n = successful requests")])
+
+
 def run_sections(view: RunView, out: Path) -> list[dict]:
     colors = Colors(decoders(view.points))
     quality = [p for p in view.ok if p.get("quality")]
     sections = [glance(view), overview(view)]
+    if view.scenario == "serve":
+        sections.append(serve_section(view, out, colors))
 
     fail_rows = tb.failures(view)
     sections.append(section(

@@ -66,6 +66,8 @@ class MeasureContext:
     on_rep: Callable | None = None       # progress: on_rep(n) after each repetition or item
     on_sample: Callable | None = None    # one scored sample -> RUN_DIR/samples.jsonl
     mark: Callable | None = None         # telemetry window marks for this point
+    suite: dict | None = None            # the whole validated suite (serve reads its endpoint/load/prompts)
+    on_request: Callable | None = None   # serve: one request sent -> RUN_DIR/requests.jsonl
 
 
 class Scenario:
@@ -76,6 +78,18 @@ class Scenario:
     # Telemetry window at the start of a point: "empty" when measure() marks its own repetitions,
     # "rep" when the whole point is one window.
     telemetry_window: ClassVar[str] = "empty"
+    # False for a scenario that measures something outside this process (serve: an endpoint): the runner then
+    # loads no model and calls measure(None, point, None, ctx); its suites have no decoders, and it validates
+    # its own sections (validate) and prints its own dry run (dry_run).
+    loads_model: ClassVar[bool] = True
+    suite_sections: ClassVar[tuple[str, ...]] = ()   # top-level suite keys only this scenario reads
+
+    def validate(self, suite: dict, loc) -> None:
+        """Check and fill in the scenario's own suite sections (scenarios that load no model)."""
+
+    def dry_run(self, suite: dict, points: list, console) -> None:   # pragma: no cover - contract
+        """Print `dgbench run --dry-run` for scenarios that load no model (no forward passes to price)."""
+        raise NotImplementedError
 
     def expand(self, suite: dict) -> list[Point]:   # pragma: no cover - contract
         raise NotImplementedError

@@ -23,6 +23,11 @@ COLUMNS = ("t_s", "source", "device", "point_id", "phase", "rep", "power_w", "en
            "mem_util_pct", "mem_used_bytes", "sm_clock_mhz", "mem_clock_mhz", "temp_c", "throttle",
            "cpu_util_pct", "rss_bytes")
 PHASES = ("warmup", "rep", "memory", "empty")
+# With only CPU sources the periodic rate is capped: CPU utilisation and RSS change slowly, RAPL energy per
+# repetition comes from the boundary samples (taken at every marker, whatever the rate), and each periodic
+# sample takes the GIL from the measured thread, which on a small CPU machine is the sampler's whole cost
+# (benchmarks/telemetry_overhead.py). GPU sources keep the requested rate: NVML power is what they integrate.
+CPU_ONLY_MAX_RATE_HZ = 2.0
 TELEMETRY_FILE = "telemetry.csv"
 
 
@@ -45,6 +50,11 @@ def _cell(value) -> str:
     return str(value)
 
 
+def csv_row(row: dict) -> list[str]:
+    """One sample as the cells of a telemetry.csv line (COLUMNS order)."""
+    return [_cell(row.get(c)) for c in COLUMNS]
+
+
 class TelemetryRecorder:
     """Context manager: `with TelemetryRecorder(sources, path, rate_hz) as rec: rec.mark(...)`."""
 
@@ -52,7 +62,9 @@ class TelemetryRecorder:
         if rate_hz <= 0:
             raise ValueError("rate_hz must be positive")
         self.sources = sources
-        self.rate_hz = rate_hz
+        self.requested_rate_hz = rate_hz
+        cpu_only = bool(sources) and all(getattr(s, "name", None) == "cpu" for s in sources)
+        self.rate_hz = min(rate_hz, CPU_ONLY_MAX_RATE_HZ) if cpu_only else rate_hz
         self.clock = clock
         self.csv_path = csv_path
         self.rows: list[dict] = []
@@ -127,7 +139,7 @@ class TelemetryRecorder:
                     self.rows.append(row)
                     energies[(source.name, row["device"])] = row.get("energy_j")
                     if self._writer is not None:
-                        self._writer.writerow([_cell(row.get(c)) for c in COLUMNS])
+                        self._writer.writerow(csv_row(row))
             return {"t_s": t, "energy_j": energies}
 
     def mark(self, point_id: str, phase: str, rep: int | None = None) -> None:
@@ -147,6 +159,14 @@ class TelemetryRecorder:
         with self._lock:
             if self._fh is not None:
                 self._fh.flush()
+
+    def take_rows(self) -> list[dict]:
+        """The rows sampled since the last call, forgetting them and the markers: a long-lived worker (a Ray
+        actor, harness/executors/ray_worker.py) ships each point's rows with it and its memory stays flat."""
+        with self._lock:
+            rows, self.rows = self.rows, []
+            self.boundaries = self.boundaries[-1:]   # the open marker: the next point's window starts after it
+        return rows
 
     # ---- per-point summary
 

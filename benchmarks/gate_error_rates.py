@@ -1,0 +1,165 @@
+"""The gate's error rates measured on real repetitions, not assumed: false alarms and detection.
+
+Each trial measures three sides interleaved (`dgbench gate --measure`'s code: worker processes started
+for the measurement, the concurrent schedule, blocks of repetitions merged per side), all this checkout:
+  baseline;
+  (a) same code: a second copy of the baseline -> its gate against the baseline FAILing is a false alarm;
+  (b) planted slowdown: the AR decoder does ~10% more real work inside the measured call (knob
+      extra_forward_passes=0.1 of dgbench-autoregressive: one extra, discarded forward pass of the same
+      network per ten forwards, rounded: 2 extra 1-token passes on a 16-token generation's 16 forwards, the
+      prefill being the dearest of them; the measured slowdown is printed) -> a FAIL is a detection.
+Each of the two gates is decided as `dgbench gate --measure` decides it: paired t on the log ratios of
+the block medians, Holm over its timing comparisons, and the confirmation: a flagged gate is measured
+again with fresh blocks (the baseline and the flagged side(s) only) and fails only if the regression
+reproduces (dgbench.gate.measured.confirm, the CLI's own function). Measuring (a) and (b) in the same
+blocks halves the cost; the two gates of one trial share their baseline blocks, trials are independent.
+Several streams of trials run side by side (--streams) to get the trials done on a loaded machine.
+
+The measured slice of the smoke suite (cheaper than all of it; stated in the output): the `ar` row on
+dgbench's own engine (the one with the slowing knob), gen_length 16, batch 1, prompt 8; gated metrics
+as smoke's: committed_tok_s and ttft_s (timing, Holm over the 2) and nfe (exact).
+
+Rates are printed with Wilson 95% intervals, with the minutes each trial took and the load average.
+
+    PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/gate_error_rates.py --trials 22 --streams 2 --out /tmp/gate-rates
+
+Last measured (2026-12-02, shared 2-core machine, load average 19-36, median 28; 17.7 min for 22 trials):
+    false alarms (same code FAILs): 0/22 = 0.0% (Wilson 95% 0.0-14.9%)
+    detections (planted extra_forward_passes=0.1 FAILs): 10/22 = 45.5% (Wilson 95% 26.9-65.3%)
+    same: committed tok/s change median +0.8% (p10 -11.1%, p90 +11.5%), MDE median ±21.9%; flagged first 1/22
+    planted: committed tok/s change median -12.0% (p10 -24.7%, p90 -6.9%), MDE median ±16.4%; flagged first 15/22
+    minutes per trial (both gates, worker starts and confirmations included): median 1.54, max 2.11
+i.e. no false alarm, but at this load 8 x 3 repetitions cannot see a ~12% slowdown reliably: the gate
+says "cannot tell" (MDE above the 5% threshold) in every one of these gates, as it should.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from dgbench.gate.interleave import DEFAULT_BLOCK_REPS, DEFAULT_BLOCKS, Side, measure_interleaved  # noqa: E402
+from dgbench.gate.measured import MeasureOptions, confirm, dgbench_checkout, flagged_points  # noqa: E402
+from dgbench.gate.rules import compare_runs  # noqa: E402
+from dgbench.stats import wilson_interval  # noqa: E402
+
+SLICE = ["decoders=[{name: ar, model: gemma4-tiny, engine: dgbench-autoregressive}]", "sweep.gen_length=[16]"]
+SLICE_TEXT = "smoke, ar row on dgbench-autoregressive, gen_length 16 (batch 1, prompt 8)"
+
+
+def run_stream(stream: int, trials: list[int], args, out: Path, results: list, lock) -> None:
+    here = dgbench_checkout()
+    sides = (Side("baseline", here, [], "this checkout"), Side("same", here, [], "this checkout"),
+             Side("planted", here, [f"decoders.0.knobs.extra_forward_passes={args.planted}"], "this checkout"))
+    for trial in trials:
+        where = out / f"stream-{stream}" / f"trial-{trial:03d}"
+        options = MeasureOptions("smoke", where, args.blocks, args.block_reps, tuple(SLICE))
+        load0, started = os.getloadavg()[0], time.time()
+        # Fresh worker processes for every measurement, as `dgbench gate --measure` starts them: a process
+        # that happens to run slower for its whole life (its core, its neighbours) is then not shared by
+        # the confirmation or by the next trial.
+        dirs = measure_interleaved("smoke", sides, where, args.blocks, args.block_reps, list(SLICE))
+        gates = {name: compare_runs(dirs[0], dirs[i]) for i, name in ((1, "same"), (2, "planted"))}
+        flagged = [i for i, name in ((1, "same"), (2, "planted")) if flagged_points(gates[name])]
+        if flagged:   # confirmation: fresh blocks (and processes) of the baseline and the flagged side(s)
+            again_dirs = measure_interleaved("smoke", tuple(sides[i] for i in [0] + flagged), where,
+                                             args.blocks, args.block_reps, list(SLICE), tag="confirm-")
+            for k, i in enumerate(flagged, 1):
+                confirm(gates[sides[i].role], compare_runs(again_dirs[0], again_dirs[k]), options)
+        for name in ("same", "planted"):
+            if name not in [sides[i].role for i in flagged]:
+                confirm(gates[name], None, options)
+        minutes = (time.time() - started) / 60
+        for name, result in gates.items():
+            tok = [c for c in result.comparisons if c.metric == "committed_tok_s"]
+            record = {"stream": name, "trial": trial, "passed": result.passed, "failed": not result.passed,
+                      "regressions": [f"{c.point} {c.metric}" for c in result.regressions],
+                      "cannot_tell": [f"{c.point} {c.metric}" for c in result.cannot_tell],
+                      "confirmation": result.confirmation, "minutes": minutes,
+                      "load": [load0, os.getloadavg()[0]],
+                      "tok_s_change": tok[0].change if tok else None, "tok_s_mde": tok[0].mde if tok else None,
+                      "tok_s_p_holm": tok[0].p_adjusted if tok else None, "tok_s_note": tok[0].note if tok else ""}
+            with lock:
+                results.append(record)
+                with open(out / "trials.jsonl", "a", encoding="utf-8") as f:
+                    f.write(json.dumps(record) + "\n")
+            print(f"[trial {trial + 1} {name}] {'FAIL' if record['failed'] else 'pass'} tok/s change "
+                  f"{100 * (record['tok_s_change'] or 0):+.1f}% MDE ±{100 * (record['tok_s_mde'] or 0):.1f}% "
+                  f"{minutes:.2f} min load {load0:.0f}; {result.confirmation}", flush=True)
+
+
+def rate_line(label: str, k: int, n: int) -> str:
+    lo, hi = wilson_interval(k, n) if n else (float("nan"), float("nan"))
+    return f"{label}: {k}/{n} = {100 * k / n if n else float('nan'):.1f}% (Wilson 95% {100 * lo:.1f}-{100 * hi:.1f}%)"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--trials", type=int, default=22, help="trials (each: one same-code and one planted gate)")
+    ap.add_argument("--streams", type=int, default=2, help="streams of trials run side by side")
+    ap.add_argument("--blocks", type=int, default=DEFAULT_BLOCKS)
+    ap.add_argument("--block-reps", type=int, default=DEFAULT_BLOCK_REPS)
+    ap.add_argument("--planted", type=float, default=0.1, help="extra_forward_passes of the slowed candidate")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "trials.jsonl").unlink(missing_ok=True)
+    print(f"slice: {SLICE_TEXT}; {args.blocks} blocks x {args.block_reps} repetitions a side, concurrent schedule; "
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; load {os.getloadavg()}", flush=True)
+    results: list[dict] = []
+    lock = threading.Lock()
+    started = time.time()
+    threads = [threading.Thread(target=run_stream, args=(k, list(range(k, args.trials, args.streams)), args,
+                                                         args.out, results, lock)) for k in range(args.streams)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    report(results, args, time.time() - started)
+
+
+def report(results: list[dict], args, wall_s: float) -> None:
+    same = [r for r in results if r["stream"] == "same"]
+    planted = [r for r in results if r["stream"] == "planted"]
+    print()
+    print(rate_line("false alarms (same code FAILs)", sum(r["failed"] for r in same), len(same)))
+    print(rate_line(f"detections (planted extra_forward_passes={args.planted} FAILs)",
+                    sum(r["failed"] for r in planted), len(planted)))
+    for name, rows in (("same", same), ("planted", planted)):
+        if not rows:
+            continue
+        changes = sorted(r["tok_s_change"] for r in rows if r["tok_s_change"] is not None)
+        mdes = [r["tok_s_mde"] for r in rows if r["tok_s_mde"] is not None]
+        ct = sum(bool(r["cannot_tell"]) for r in rows)
+        flagged = sum("no timing regression" not in r["confirmation"] for r in rows)
+        print(f"{name}: committed tok/s change median {100 * statistics.median(changes):+.1f}% "
+              f"(p10 {100 * changes[len(changes) // 10]:+.1f}%, p90 {100 * changes[(9 * len(changes)) // 10]:+.1f}%), "
+              f"MDE median ±{100 * statistics.median(mdes):.1f}%; gates with a 'cannot tell': {ct}/{len(rows)}; "
+              f"flagged on the first measurement (then re-measured): {flagged}/{len(rows)}")
+    minutes = [r["minutes"] for r in planted]
+    if minutes:
+        print(f"minutes per trial (both gates, worker starts and confirmations included): median "
+              f"{statistics.median(minutes):.2f}, max {max(minutes):.2f}")
+    loads = [x for r in results for x in r["load"]]
+    if loads:
+        print(f"load average (1 min) during the trials: median {statistics.median(loads):.1f}, "
+              f"min {min(loads):.1f}, max {max(loads):.1f} on {os.cpu_count()} cores; total "
+              f"{wall_s / 60:.1f} min wall for {args.streams} streams")
+    (args.out / "summary.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                                       "slice": SLICE_TEXT, "trials": results}, indent=2))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--report":   # re-print the rates of a finished (or stopped) run
+        rows = [json.loads(x) for x in Path(sys.argv[2], "trials.jsonl").read_text().splitlines() if x.strip()]
+        report(rows, argparse.Namespace(planted=0.1, streams="?", out=Path(sys.argv[2])), 0.0)
+    else:
+        main()

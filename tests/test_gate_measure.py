@@ -1,0 +1,108 @@
+"""`dgbench gate --measure` on real runs of a tiny slice of smoke: both sides measured here, interleaved.
+
+Identical code must pass, and a test-only slowdown of about 2x must fail and be confirmed by the re-measure:
+extra_forward_passes=3 runs every forward pass three more times, discarded (an 8-token generation then
+takes ~2-2.5x as long: part of its time is outside the network). The two gates run at the
+same time (one torch thread each) to keep the wall time down. How often the gate is wrong at a 10%
+slowdown is what benchmarks/gate_error_rates.py measures; the simulation is tests/test_gate_family.py.
+"""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import ROOT, dgbench_argv
+from dgbench.errors import ConfigError
+from dgbench.gate.interleave import block_order, build_worktree, remove_worktree
+
+TINY = ["--suite", "smoke", "--set", "decoders=[{name: ar, model: gemma4-tiny, engine: dgbench-autoregressive}]",
+        "--set", "sweep.gen_length=[8]", "--blocks", "5", "--block-reps", "2"]
+
+
+@pytest.fixture(scope="module")
+def gates(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gate-measure")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    cases = {"same": [], "slow": ["--candidate-set", "decoders.0.knobs.extra_forward_passes=3"]}
+    procs = {name: subprocess.Popen([*dgbench_argv(), "gate", "--measure", "--baseline-dir", str(ROOT), *TINY, *extra,
+                                     "--out", str(root / name), "--markdown", str(root / f"{name}.md"),
+                                     "--json", str(root / f"{name}.json"), "--junit", str(root / f"{name}.xml")],
+                                    cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name, extra in cases.items()}
+    out = {}
+    for name, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=600)
+        out[name] = (proc.returncode, stdout, stderr)
+    return root, out
+
+
+def test_identical_code_passes(gates):
+    root, out = gates
+    code, stdout, stderr = out["same"]
+    assert code == 0, stdout[-3000:] + stderr[-2000:]
+    report = json.loads((root / "same.json").read_text())
+    assert report["passed"] and report["regressions"] == 0
+    timing = [c for c in report["comparisons"] if c["kind"] == "timing"]
+    assert timing and all(c["design"] == "paired blocks (5)" for c in timing)
+    assert "Holm-Bonferroni" in report["family"]
+    assert (root / "same.md").read_text().startswith("## ✅ dgbench gate: PASS")
+    # The workers measured with this checkout's own code, models kept loaded (no fallback to `dgbench run`).
+    logs = "".join(f.read_text() for f in (root / "same" / "logs").glob("*.log"))
+    assert "fast path unavailable" not in logs, logs[-2000:]
+
+
+def test_two_x_slowdown_fails_and_is_confirmed(gates):
+    root, out = gates
+    code, stdout, stderr = out["slow"]
+    assert code == 1, stdout[-3000:] + stderr[-2000:]
+    report = json.loads((root / "slow.json").read_text())
+    tok = next(c for c in report["comparisons"] if c["metric"] == "committed_tok_s")
+    assert tok["verdict"] == "regression" and tok["change"] < -0.3, tok
+    assert "confirmed on re-measure" in tok["note"] and "reproduced" in report["confirmation"]
+    # The extra passes are outside the decode loop's count: NFE is compared exactly and unchanged.
+    nfe = next(c for c in report["comparisons"] if c["metric"] == "nfe")
+    assert nfe["verdict"] == "ok"
+    assert "<failure" in (root / "slow.xml").read_text()
+    # Both sides' runs stay on disk, merged from their blocks (what the gate read).
+    merged = json.loads((root / "slow" / "candidate" / "points.jsonl").read_text().splitlines()[0])
+    assert merged["rep_blocks"]["committed_tok_s"] == [2] * 5
+
+
+def test_block_orders():
+    assert block_order(2, 2, "concurrent") == [[(0, 0), (0, 1)], [(1, 0), (1, 1)]]
+    assert block_order(3, 2, "alternate") == [[(0, 0)], [(0, 1)], [(1, 1)], [(1, 0)], [(2, 0)], [(2, 1)]]
+
+
+def test_worktree_for_a_ref(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (repo / "f.txt").write_text("one")
+    subprocess.run([*git, "add", "f.txt"], check=True)
+    subprocess.run([*git, "commit", "-qm", "one"], check=True)
+    where = build_worktree(repo, "HEAD", tmp_path / "wt")
+    assert (where / "f.txt").read_text() == "one"
+    remove_worktree(repo, where)
+    assert not where.exists()
+    with pytest.raises(ConfigError, match="not-a-ref"):
+        build_worktree(repo, "not-a-ref", tmp_path / "wt2")
+
+
+def test_fractional_extra_passes_are_rounded_the_same_every_call():
+    from dgbench.backends.autoregressive import _SlowedModel
+
+    calls = []
+
+    class Counting:   # stands in for the network: only the number of calls matters here
+        def __call__(self, **kwargs):
+            calls.append(kwargs.get("use_cache", True))
+
+    for fraction, forwards, extra in ((0.1, 32, 3), (0.1, 16, 2), (8, 3, 24), (1, 4, 4), (0.0625, 16, 1)):
+        calls.clear()
+        slowed = _SlowedModel(Counting(), fraction)
+        for _ in range(forwards):
+            slowed(input_ids=None)
+        assert len(calls) - forwards == extra and calls.count(False) == extra, (fraction, forwards)
