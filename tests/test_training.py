@@ -80,12 +80,13 @@ def test_training_never_draws_heldout_or_quality_suite_items():
 def test_quality_suite_runs_the_pair_with_the_cards_decoding():
     suite = load_suite("quality")
     by_name = {d["model"]: d for d in suite["decoders"]}
-    assert set(by_name) == {"ref-diffusion", "ref-ar"}
-    for model, objective in (("ref-diffusion", "diffusion"), ("ref-ar", "autoregressive")):
+    assert set(by_name) == {"ref-diffusion", "ref-ar", "ref-diffusiongemma", "ref-gemma4"}
+    for model, objective in (("ref-diffusion", "diffusion"), ("ref-ar", "autoregressive"),
+                             ("ref-diffusiongemma", "uniform-diffusion"), ("ref-gemma4", "autoregressive")):
         engine, knobs = DECODING[objective]
         assert by_name[model]["engine"] == engine
         assert {k: by_name[model]["knobs"][k] for k in knobs} == knobs
-    assert {p.task for p in expand(suite)} == {"sudoku"}
+    assert {p.task for p in expand(suite)} == {"sudoku", "pyfill", "mc"}
     # The pair was trained on the compact prompt; the suite must score it on the same text.
     assert suite["tasks"]["sudoku"]["prompt"] == "compact"
     assert suite["tasks"]["sudoku"]["n"] <= data.QUALITY_ITEMS, "suite items beyond the reserved ones may be trained on"
@@ -98,6 +99,7 @@ def test_quality_suite_runs_the_pair_with_the_cards_decoding():
     (["--lr", "5"], "--lr must be between 0 and 1"),
     (["--out", "{file}"], "exists and is not a folder"),
     (["--out", "{full}"], "folder is not empty"),
+    (["--backbone", "gemma4"], "--objective diffusion runs on the llama backbone, not --backbone gemma4"),
 ])
 def test_bad_train_input_is_one_line_and_exit_2(args, message, tmp_path):
     (tmp_path / "file").write_text("x")

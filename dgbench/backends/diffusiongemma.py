@@ -112,6 +112,10 @@ class DiffusionGemmaDenoiser:
         # Final-logit soft-capping, the reference's three ops in its order (same rounding), in place: the
         # same kernels without two (B, L, V) allocations per step. `.to(float32)` above is a fresh tensor
         # unless the model is float32 already, where lm_head's output is ours to overwrite anyway.
+        if torch.is_grad_enabled():
+            # Training (dgbench/training/gemma_pair.py) backpropagates through this: tanh's backward needs
+            # its output, which the in-place mul_ would overwrite. Same three ops, same rounding.
+            return torch.tanh(logits / self.softcap) * self.softcap
         logits.div_(self.softcap)
         logits.tanh_()
         return logits.mul_(self.softcap)

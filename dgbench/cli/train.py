@@ -18,9 +18,16 @@ examples:
   dgbench train --objective diffusion --tasks sudoku4,sudoku6,infill,mc --steps 400 --seed 0 \\
       --out dgbench/_data/models/ref-diffusion                                  # the shipped model
   dgbench train --objective autoregressive --tasks sudoku4 --steps 200 --out /tmp/ar-sudoku
+  dgbench train --objective uniform-diffusion --tasks sudoku4all,pyfill,mcc --steps 550 --batch-size 16 \
+      --lr 0.003 --out dgbench/_data/models/ref-diffusiongemma                  # the DiffusionGemma pair
+  dgbench train --objective autoregressive --backbone gemma4 --tasks sudoku4all,pyfill,mcc --steps 550 \
+      --batch-size 16 --lr 0.003 --out dgbench/_data/models/ref-gemma4          # ... and its Gemma 4 twin
 
-Both objectives train the same backbone (LlamaForCausalLM, d=128, 4 layers, byte-level vocabulary) on
-the same generated data with the same seed; only the loss and the attention mask differ. The folder
+diffusion and autoregressive (the default llama backbone) train the same LlamaForCausalLM (d=128, 4 layers,
+byte-level vocabulary) on the same generated data with the same seed; only the loss and the attention mask
+differ. uniform-diffusion trains a DiffusionGemmaForBlockDiffusion (MoE, canvas 32) with the objective its
+sampler assumes (uniform noise, self-conditioning; dgbench/training/gemma_pair.py), and autoregressive with
+--backbone gemma4 its Gemma4ForCausalLM twin; both are stored in bfloat16. The folder
 gets a transformers checkpoint (safetensors, config.json, tokenizer files), training.json, loss.png and
 a model card README.md with held-out accuracy per task (95% Wilson interval, n).
 
@@ -29,7 +36,7 @@ exit codes: 0 trained and saved, 2 bad input (objective, tasks, numbers, output 
 
 
 def add_parser(sub, formatter) -> None:
-    from dgbench.training.backbone import OBJECTIVES
+    from dgbench.training.backbone import BACKBONES, OBJECTIVES
     from dgbench.training.data import TASKS
 
     p = sub.add_parser(NAME, help="train a small reference model (masked diffusion or autoregressive)",
@@ -38,7 +45,11 @@ def add_parser(sub, formatter) -> None:
                                    "dgbench's own task generators, save it as a transformers checkpoint and "
                                    "write its model card with held-out accuracy.")
     p.add_argument("--objective", required=True, choices=OBJECTIVES,
-                   help="diffusion: masked-diffusion loss, bidirectional; autoregressive: next-token, causal")
+                   help="diffusion: masked-diffusion loss, bidirectional (Llama); uniform-diffusion: DiffusionGemma's "
+                        "uniform-noise objective with self-conditioning; autoregressive: next-token, causal")
+    p.add_argument("--backbone", choices=BACKBONES, default=None,
+                   help="llama (the masked pair; default) or gemma4 (DiffusionGemmaForBlockDiffusion for "
+                        "uniform-diffusion, Gemma4ForCausalLM for autoregressive); uniform-diffusion implies gemma4")
     p.add_argument("--tasks", default=",".join(TASKS), metavar="LIST",
                    help=f"comma-separated tasks to train on (default: {','.join(TASKS)})")
     p.add_argument("--steps", type=int, default=400, metavar="N", help="optimizer steps (default 400)")
@@ -58,6 +69,12 @@ def check_args(args):
     from dgbench.training.data import parse_tasks
 
     tasks = parse_tasks(args.tasks)
+    backbone = args.backbone or ("gemma4" if args.objective == "uniform-diffusion" else "llama")
+    if (args.objective == "uniform-diffusion") != (backbone == "gemma4") and args.objective != "autoregressive":
+        raise ConfigError(f"--objective {args.objective} runs on the "
+                          f"{'gemma4' if args.objective == 'uniform-diffusion' else 'llama'} backbone, not "
+                          f"--backbone {backbone}; drop --backbone or pick the other objective")
+    args.backbone = backbone
     # Upper bounds too: a mistyped 10**20 steps would otherwise start a run that never ends.
     for flag, value, low, high in (("steps", args.steps, 1, 10**7), ("batch-size", args.batch_size, 1, 65536),
                                    ("eval-n", args.eval_n, 0, 10**6)):
@@ -86,7 +103,8 @@ def main(args) -> int:
 
     console = Console(stderr=True)
     run_training(args.objective, tasks, args.steps, args.seed, args.batch_size, args.lr, out,
-                 eval_n=args.eval_n, name=args.name, console=console, show_progress=True)
+                 eval_n=args.eval_n, name=args.name, console=console, show_progress=True,
+                 backbone=args.backbone)
     return 0
 
 

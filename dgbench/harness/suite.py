@@ -33,7 +33,7 @@ def _engines():
     return ENGINES
 
 
-PROMPT_FITS = ["pack", "truncate"]
+PROMPT_FITS = ["pack", "truncate", "items"]
 
 # The checkpoint fields have no default, so decoders without them keep their config hash.
 DECODER = Field(dict, fields={
@@ -55,6 +55,7 @@ DECODER = Field(dict, fields={
     "chat": Field(bool, help="apply the tokenizer's chat template to prompts (default: when it has one)"),
     "device_map": Field(str, help="accelerate placement: auto (every visible GPU) or device (the run's)"),
     "prompts": Field(str, help="this decoder's prompt source (overrides the suite's `prompts:`)"),
+    "prompt_fit": Field(str, choices=PROMPT_FITS, help="this decoder's prompt_fit (overrides the suite's)"),
 })
 
 DECODERS_HELP = "a list of {name, model, engine, knobs}"

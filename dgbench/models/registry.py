@@ -109,24 +109,40 @@ def _embedded(name: str) -> str:
     return str(Path(__file__).resolve().parent.parent / "_data" / "models" / name)
 
 
-def _register_reference_pair() -> None:
-    from dgbench.training.backbone import SPECIAL_TOKENS, TEXT_CONFIG
+def _register_trained(name: str, family: str, paradigm: str, architecture: str, text: dict, source: str,
+                      description: str, canvas_length: int | None = None) -> None:
+    """One model that `dgbench train` produced and the package ships (weights and card under _data/models)."""
+    from dgbench.training.backbone import SPECIAL_TOKENS
+
+    register(ModelSpec(name, family, paradigm, architecture, dict(text), canvas_length=canvas_length,
+                       weights="embedded", checkpoint=_embedded(name), source=source, description=description,
+                       special_tokens=dict(SPECIAL_TOKENS)))
+
+
+def _register_reference_pairs() -> None:
+    from dgbench.training.backbone import GEMMA_CANVAS_LENGTH, GEMMA_TEXT_CONFIG, TEXT_CONFIG
 
     source = ("trained by dgbench itself (`dgbench train`, see the model card README.md in the checkpoint folder): "
               "transformers 5.23 LlamaForCausalLM, hidden 128, 4 layers, byte-level vocabulary 260; both members "
               "share backbone, data (Sudoku 4x4/6x6, arithmetic infill, procedural MC), steps and seed")
-    register(ModelSpec("ref-diffusion", "llama", "diffusion", "LlamaForCausalLM", dict(TEXT_CONFIG),
-                       weights="embedded", checkpoint=_embedded("ref-diffusion"), source=source,
-                       description="reference masked-diffusion model (bidirectional, LLaDA-style loss); "
-                                   "decode with dgbench-masked",
-                       special_tokens=dict(SPECIAL_TOKENS)))
-    register(ModelSpec("ref-ar", "llama", "autoregressive", "LlamaForCausalLM", dict(TEXT_CONFIG),
-                       weights="embedded", checkpoint=_embedded("ref-ar"), source=source,
-                       description="reference autoregressive twin of ref-diffusion (causal, next-token loss)",
-                       special_tokens=dict(SPECIAL_TOKENS)))
+    _register_trained("ref-diffusion", "llama", "diffusion", "LlamaForCausalLM", TEXT_CONFIG, source,
+                      "reference masked-diffusion model (bidirectional, LLaDA-style loss); decode with dgbench-masked")
+    _register_trained("ref-ar", "llama", "autoregressive", "LlamaForCausalLM", TEXT_CONFIG, source,
+                      "reference autoregressive twin of ref-diffusion (causal, next-token loss)")
+    # The DiffusionGemma pair: the architecture the benchmark is about, trained with its sampler's objective.
+    source = ("trained by dgbench itself (`dgbench train --objective uniform-diffusion` / `--objective autoregressive "
+              "--backbone gemma4`; model card README.md in the checkpoint folder): transformers "
+              "DiffusionGemmaForBlockDiffusion / Gemma4ForCausalLM, hidden 128, 4 layers, 4 experts top-2, byte-level "
+              "vocabulary 260; both share widths, data (Sudoku 4x4 at 4-11 givens, pyfill, computable MC), steps and "
+              "seed; stored in bfloat16, loaded in float32")
+    _register_trained("ref-diffusiongemma", "diffusiongemma", "diffusion", "DiffusionGemmaForBlockDiffusion",
+                      GEMMA_TEXT_CONFIG, source, "reference DiffusionGemma (uniform-noise diffusion, self-conditioning); "
+                      "decode with dgbench-diffusion or hf-diffusion", canvas_length=GEMMA_CANVAS_LENGTH)
+    _register_trained("ref-gemma4", "gemma4", "autoregressive", "Gemma4ForCausalLM", GEMMA_TEXT_CONFIG, source,
+                      "reference Gemma 4 causal twin of ref-diffusiongemma (next-token loss)")
 
 
-_register_reference_pair()
+_register_reference_pairs()
 
 
 # ---- full-size specs: published geometry ----

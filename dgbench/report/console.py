@@ -24,6 +24,9 @@ COLUMNS = [
     ("NFE passes", "nfe", 1.0),
     ("tok/forward", "tokens_per_forward", 1.0),
     ("in-step tok/s", "in_step_tok_s", 1.0),
+    # Diffusion: what the adaptive stop did (a random-weight model runs every canvas to the cap); the cell
+    # holds steps per canvas and, after it, the median share of canvases at the cap.
+    ("steps/canvas (cap %)", "steps_per_canvas", 1.0),
     ("draft accept", "acceptance_rate", 1.0),
 ]
 
@@ -41,8 +44,9 @@ def summary_table(points: list[dict], title: str = "") -> Table:
     table.add_column("gen tok", justify="right")
     for k in knob_names:
         table.add_column(markup(k), justify="right")
-    for header, _, _ in columns:
-        table.add_column(header, justify="right")
+    for i, (header, _, _) in enumerate(columns):
+        # The first metric column also holds a failed point's "FAILED: kind": kept on one line.
+        table.add_column(header, justify="right", no_wrap=i == 0)
     table.add_column("e2e ms p50/p90/p99", justify="right")
     table.add_column("peak MiB", justify="right")
     table.add_column("n", justify="right")
@@ -55,7 +59,8 @@ def summary_table(points: list[dict], title: str = "") -> Table:
             row += [f"FAILED: {err.get('kind', '?')}"] + ["" for _ in columns[1:]] + ["", "", ""]
         else:
             s = p.get("summary", {})
-            row += [spread(s.get(metric), scale) for _, metric, scale in columns]
+            row += [_steps_cell(s) if metric == "steps_per_canvas" else spread(s.get(metric), scale)
+                    for _, metric, scale in columns]
             row.append(tail_cell(p, "e2e_s", 1e3))
             mem = p.get("memory") or {}
             row.append(_fmt(mem.get("peak_mem_bytes"), 1 / 2**20) if mem else "-")
@@ -64,8 +69,16 @@ def summary_table(points: list[dict], title: str = "") -> Table:
     return table
 
 
+def _steps_cell(summary: dict) -> str:
+    steps, cap = summary.get("steps_per_canvas"), summary.get("cap_hit_share")
+    if not steps or not steps.get("n"):
+        return "-"
+    return spread(steps) + (f" ({_pct(cap['median'])})" if cap and cap.get("n") else "")
+
+
 def definitions_footer(points: list[dict]) -> str:
     used = {"committed_tok_s", "ttft_s", "tpot_s", "nfe", "tokens_per_forward", "in_step_tok_s", "peak_mem_bytes"}
+    used |= {m for m in ("steps_per_canvas", "cap_hit_share") if any(m in p.get("summary", {}) for p in points)}
     if any("acceptance_rate" in p.get("summary", {}) for p in points):
         used.add("acceptance_rate")
     lines = [f"  {METRICS[m].name} ({METRICS[m].unit}): {METRICS[m].definition}" for m in sorted(used)]
@@ -87,7 +100,7 @@ def quality_table(points: list[dict], title: str = "") -> Table:
     """One row per (decoder, task): accuracy with its 95% Wilson interval, and speed over the same calls."""
     table = Table(title=markup(title), show_lines=False)
     for header in ("decoder", "model", "task", "n", "accuracy [95% Wilson]", "committed tok/s", "NFE passes",
-                   "tok/forward", "e2e ms", "e2e ms p50/p90/p99"):
+                   "tok/forward", "cap-hit %", "e2e ms", "e2e ms p50/p90/p99"):
         table.add_column(header, justify="left" if header in ("decoder", "model", "task") else "right",
                          no_wrap=header in ("decoder", "model"))
     for p in points:
@@ -101,9 +114,14 @@ def quality_table(points: list[dict], title: str = "") -> Table:
             row += [str(q.get("n", 0)),
                     f"{_pct(q.get('accuracy'))} [{_pct(q.get('low'))}-{_pct(q.get('high'))}]",
                     spread(s.get("committed_tok_s")), spread(s.get("nfe")), spread(s.get("tokens_per_forward")),
-                    spread(s.get("e2e_s"), 1e3), tail_cell(p, "e2e_s", 1e3)]
+                    _share(s.get("cap_hit_share")), spread(s.get("e2e_s"), 1e3), tail_cell(p, "e2e_s", 1e3)]
         table.add_row(*[markup(c) for c in row])
     return table
+
+
+def _share(summary: dict | None) -> str:
+    """Mean of a per-item 0/1 series (cap hit or not), as a percentage; '-' for AR rows."""
+    return "-" if not summary or not summary.get("n") else _pct(summary.get("mean"))
 
 
 def mcnemar_lines(points: list[dict]) -> list[str]:
@@ -132,7 +150,8 @@ def quality_footer(points: list[dict]) -> str:
              "Speed cells are median [p10-p90] over the same generations (one call per item, batch 1, stops at EOS). "
              + PERCENTILE_NOTE,
              "Models with synthetic (random) weights score about zero: their numbers check the pipeline, not the "
-             "models; the trained reference pair (ref-diffusion, ref-ar) gives real accuracies."]
+             "models; the trained reference models (ref-diffusion, ref-ar, ref-diffusiongemma, ref-gemma4; cards in "
+             "dgbench/_data/models) give real accuracies. cap-hit %: diffusion items whose canvas ran to the step cap."]
     tests = mcnemar_lines(points)
     if tests:
         lines += ["McNemar (paired, same items):"] + tests

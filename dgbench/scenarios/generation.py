@@ -37,6 +37,11 @@ def synthetic_prompts(batch: int, length: int, vocab: int, special, seed: int, d
 def point_prompts(point, spec, vocab: int, special_ids, seed: int, device: str):
     """(ids, mask, prompt_source record or None) of a point: text from its `prompts:` source through the
     model's codec, else synthetic ids."""
+    if point.prompts is not None and point.prompt_fit == "items":
+        ids, mask = rep_prompts(point, special_ids, 0, device)
+        lengths = [int(x) for x in mask.sum(-1).tolist()]
+        return ids, mask, {"source": point.prompts, "fit": "items", "codec": "task items, one per repetition",
+                           "measured_tokens": lengths, "min_tokens": min(lengths), "max_tokens": max(lengths)}
     if point.prompts is not None and spec is not None:
         from dgbench.scenarios.prompts import text_prompts
         from dgbench.tasks.codec import codec_for
@@ -47,6 +52,14 @@ def point_prompts(point, spec, vocab: int, special_ids, seed: int, device: str):
     return ids, mask, None
 
 
+def rep_prompts(point, special_ids, rep: int, device: str):
+    """prompt_fit: items — whole task items as the model saw them in training, a different item per
+    repetition (scenarios/task_prompts.py), so adaptive stopping meets varied real inputs."""
+    from dgbench.scenarios.task_prompts import task_prompts
+
+    return task_prompts(point.prompts, point.batch_size, rep, list(special_ids), device)
+
+
 def run_point(decoder, point, vocab: int, special_ids, device: str, measure: dict, seed: int,
               on_rep=None, mark=None, spec=None, sample_seed: int | None = None) -> dict:
     prompts, mask, prompt_info = point_prompts(point, spec, vocab, special_ids, seed, device)
@@ -54,8 +67,9 @@ def run_point(decoder, point, vocab: int, special_ids, device: str, measure: dic
     sample_seed = seed if sample_seed is None else sample_seed   # a `seeds` repeat: same prompts, other samples
 
     def call(rep: int) -> GenerationRecord:
+        ids, attn = rep_prompts(point, special_ids, rep, device) if point.prompt_fit == "items" else (prompts, mask)
         # Each repetition has its own seed so sampled trajectories are reproducible rep by rep.
-        return decoder.generate(prompts, mask, point.gen_length, measure["fixed_length"], sample_seed + 1000 + rep,
+        return decoder.generate(ids, attn, point.gen_length, measure["fixed_length"], sample_seed + 1000 + rep,
                                 clock)
 
     plan = MeasurePlan(measure["warmup"], measure["min_repetitions"], measure["max_repetitions"],
@@ -114,6 +128,11 @@ class GenerationScenario(Scenario):
         for dec in suite["decoders"]:
             engine = ENGINES[dec["engine"]]
             axes = {a: sweep[a] for a in COMMON_AXES}
+            fit = dec.get("prompt_fit") or suite.get("prompt_fit") or "pack"
+            if fit == "items":   # whole task items have their own length: one value, the real one
+                from dgbench.scenarios.task_prompts import prompt_length
+
+                axes["prompt_length"] = [prompt_length(dec.get("prompts") or suite.get("prompts"))]
             knob_axes = {k: v for k, v in sweep["knobs"].items() if k in engine.knobs}
             names = list(axes) + list(knob_axes)
             for combo in itertools.product(*axes.values(), *knob_axes.values()):
@@ -125,7 +144,7 @@ class GenerationScenario(Scenario):
                                     batch_size=values["batch_size"], gen_length=values["gen_length"],
                                     prompt_length=values["prompt_length"], knobs=knobs,
                                     swept_knobs=tuple(knob_axes), prompts=source,
-                                    prompt_fit=(suite.get("prompt_fit") or "pack") if source else None))
+                                    prompt_fit=fit if source else None))
         return points
 
     def measure(self, decoder, point: Point, spec, ctx: MeasureContext) -> dict:

@@ -18,7 +18,7 @@ from dgbench.stats import accuracy_summary, summarize
 from dgbench.tasks import TASKS, TaskItem, task_of
 from dgbench.telemetry.timing import Clock
 
-SPEED_METRICS = ("e2e_s", "committed_tok_s", "nfe", "tokens_per_forward", "useful_tokens", "ttft_s")
+SPEED_METRICS = ("e2e_s", "committed_tok_s", "nfe", "tokens_per_forward", "useful_tokens", "ttft_s", "cap_hit_share")
 
 
 @register_scenario

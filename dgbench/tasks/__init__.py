@@ -6,7 +6,7 @@ them with `scenario: quality` (dgbench/scenarios/quality.py), which writes RUN_D
 """
 
 # isort: off  (registration order is display order)
-from dgbench.tasks import sudoku, multiple_choice, code_infill, lm_eval  # noqa: F401
+from dgbench.tasks import sudoku, multiple_choice, code_infill, pyfill, lm_eval  # noqa: F401
 # isort: on
 from dgbench.tasks.base import TASKS, Task, TaskItem, register_task, task_of
 

@@ -12,46 +12,15 @@ from __future__ import annotations
 import csv
 import random
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from dgbench.errors import ConfigError
 from dgbench.tasks.base import Task, TaskItem, count, register_task
+from dgbench.tasks.mc_items import LETTERS, MCItem, _shuffle  # noqa: F401  (re-exported: callers import them here)
 from dgbench.validation import Field
 
-LETTERS = ("A", "B", "C", "D")
 GPQA_COLUMNS = ("Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3")
 
-
-@dataclass(frozen=True)
-class MCItem:
-    id: str
-    question: str
-    choices: tuple[str, str, str, str]  # already shuffled; the letter of choices[i] is LETTERS[i]
-    answer_index: int
-    source: str
-
-    @property
-    def answer_letter(self) -> str:
-        return LETTERS[self.answer_index]
-
-
-def _shuffle(correct: str, wrong: list[str], seed: int, index: int) -> tuple[tuple[str, ...], int]:
-    """Shuffle one item's choices with an RNG seeded by (seed, index).
-
-    Per-item seeding keeps an item's order independent of which other rows are in the file, so a
-    subset or a reordered file gives every shared item the same letters. The wrong answers are
-    sorted first, so their column order does not matter either (write_gpqa_csv cannot know the
-    original one). A string seed is hashed by `random` with SHA-512, stable across processes
-    (unlike hash() of a tuple).
-    """
-    choices = [correct, *sorted(wrong)]
-    order = list(range(4))
-    random.Random(f"{seed}:{index}").shuffle(order)
-    return tuple(choices[i] for i in order), order.index(0)
-
-
-# ---------------------------------------------------------------------------------------------- loaders
 
 def _missing_gpqa(path: Path, field: str = "tasks.gpqa.path") -> ConfigError:
     return ConfigError(
@@ -330,7 +299,8 @@ class MultipleChoiceTask(Task):
                    "built-in procedural science questions (source: procedural); zero-shot or chain-of-thought; "
                    "by generation or log-likelihood")
     fields = {
-        "source": Field(str, default="procedural", choices=["procedural", "gpqa"]),
+        "source": Field(str, default="procedural", choices=["procedural", "gpqa", "computable"],
+                        help="computable: dgbench.tasks.mc_computable (the letter follows from the question)"),
         "path": Field(str, default=None, allow_none=True, help="your GPQA CSV, for source: gpqa"),
         "style": Field(str, default="zero_shot", choices=["zero_shot", "cot"]),
         "scoring": Field(str, default="generation", choices=["generation", "loglikelihood"],
@@ -365,6 +335,10 @@ class MultipleChoiceTask(Task):
         if config["source"] == "gpqa":
             source = load_gpqa_csv(Path(config["path"] or "(tasks.mc.path is not set)").expanduser(), seed,
                                    "tasks.mc.path")[:n]
+        elif config["source"] == "computable":
+            from dgbench.tasks.mc_computable import computable_items
+
+            source = computable_items(n, seed)
         else:
             source = procedural_items(n, seed)
         items = []

@@ -193,6 +193,20 @@ def generate_puzzles(size: int, n: int, clues: int, seed: int) -> list[Puzzle]:
                          f"sudoku{size}x{size}-c{clues}-s{seed}-{k:04d}") for k in range(n)]
 
 
+def exact_clue_puzzles(n: int, clues: int, seed) -> list[Puzzle]:
+    """The first n 4x4 puzzles of the seed with exactly `clues` givens. _make_puzzle stops above the target
+    when no further cell can go; those draws are skipped, so a table per clue count means what it says.
+    (Seeded by (seed, clues, k) under the name of the training task that introduced it, sudoku4all.)"""
+    out, k = [], 0
+    while len(out) < n:
+        puzzle = _make_puzzle(4, clues, random.Random(f"sudoku4all:{seed}:{clues}:{k}"),
+                              f"sudoku4x4-c{clues}-s{seed}-{k:04d}")
+        k += 1
+        if puzzle.clues == clues:
+            out.append(puzzle)
+    return out
+
+
 # ---------------------------------------------------------------- scoring
 
 def check(puzzle: Puzzle, answer_grid) -> SudokuScore:
@@ -355,7 +369,10 @@ class SudokuTask(Task):
     fields = {
         "size": Field(int, default=4, choices=[4, 6, 9]),
         "clues": Field(int, default=8, min=0, help="given cells per puzzle"),
-        "n": Field(int, default=50, min=1, help="puzzles (before --limit)"),
+        "clues_max": Field(int, default=None, allow_none=True, min=0,
+                           help="4x4 only: n puzzles at each clue count from clues to clues_max, each with "
+                                "exactly that many givens"),
+        "n": Field(int, default=50, min=1, help="puzzles (before --limit; per clue count with clues_max)"),
         "prompt": Field(str, default="instruction", choices=["instruction", "compact"],
                         help="instruction: the rules spelled out; compact: the bare grid (dgbench's trained pair)"),
         "path": Field(str, default=None, allow_none=True,
@@ -384,12 +401,21 @@ class SudokuTask(Task):
         if config["clues"] > config["size"] ** 2:
             raise ConfigError(f"{loc.at(('tasks', 'sudoku', 'clues'))}: tasks.sudoku.clues: {config['clues']} is "
                               f"more than the {config['size'] ** 2} cells of a {config['size']}x{config['size']} grid")
+        top = config.get("clues_max")
+        if top is not None and (config["size"] != 4 or not config["clues"] <= top <= 16):
+            raise ConfigError(f"{loc.at(('tasks', 'sudoku', 'clues_max'))}: tasks.sudoku.clues_max: {top} needs "
+                              f"size 4 and clues <= clues_max <= 16 (clues is {config['clues']})")
 
     def items(self, config: dict, limit: int | None, seed: int, paradigm: str) -> list[TaskItem]:
         size = config["size"]
+        if config.get("path"):
+            puzzles = load_puzzle_file(Path(config["path"]).expanduser())[:count(config, limit)]
+        elif config.get("clues_max") is not None:
+            puzzles = [p for c in range(config["clues"], config["clues_max"] + 1)
+                       for p in exact_clue_puzzles(count(config, limit), c, seed)]
+        else:
+            puzzles = generate_puzzles(size, count(config, limit), config["clues"], seed)
         items = []
-        puzzles = (load_puzzle_file(Path(config["path"]).expanduser())[:count(config, limit)] if config.get("path")
-                   else generate_puzzles(size, count(config, limit), config["clues"], seed))
         for puzzle in puzzles:
             def score(text, puzzle=puzzle):
                 grid = parse_grid(text, size)

@@ -20,7 +20,20 @@ TEXT_CONFIG = dict(vocab_size=VOCAB_SIZE, hidden_size=128, intermediate_size=384
                    rms_norm_eps=1e-5, tie_word_embeddings=False, pad_token_id=SPECIAL_TOKENS["pad"],
                    eos_token_id=SPECIAL_TOKENS["eos"], bos_token_id=SPECIAL_TOKENS["bos"])
 
-OBJECTIVES = ("diffusion", "autoregressive")
+# The DiffusionGemma pair (training/gemma_pair.py): same widths as the Llama where Gemma has the knob (hidden
+# 128, 4 layers, 4 heads of 32); the MoE block as every DiffusionGemma spec has it (transformers'
+# DiffusionGemma needs experts), 4 experts top-2. sliding_window 256 covers the longest training prompt
+# (pyfill's suffix-first AR layout, ~200 bytes). Canvas 32: a 4x4 grid (19) + EOS, the pyfill gap (16) + newline
+# + 15 characters of the code after it, an MC answer.
+GEMMA_TEXT_CONFIG = dict(vocab_size=VOCAB_SIZE, hidden_size=128, intermediate_size=256, num_hidden_layers=4,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=32, global_head_dim=32,
+                         sliding_window=256, max_position_embeddings=1024, num_experts=4, top_k_experts=2,
+                         moe_intermediate_size=128)
+GEMMA_CANVAS_LENGTH = 32
+
+# diffusion: masked (LLaDA) on the Llama; uniform-diffusion: DiffusionGemma's own (training/gemma_pair.py).
+OBJECTIVES = ("diffusion", "autoregressive", "uniform-diffusion")
+BACKBONES = ("llama", "gemma4")
 
 
 def build_model(seed: int):

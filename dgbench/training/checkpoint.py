@@ -23,6 +23,12 @@ TASK_TEXT = {
     "sudoku6": "`sudoku6` (6x6, 14-24 givens)",
     "infill": "`infill` (an arithmetic sequence with 1-3 consecutive terms blanked, answer = the missing terms)",
     "mc": "`mc` (dgbench's procedural four-way science questions, answer = the letter)",
+    "sudoku4all": "`sudoku4all` (unique-solution 4x4 puzzles, clue count drawn uniformly from 4-11, answer = the "
+                  "solved grid)",
+    "pyfill": "`pyfill` (dgbench.tasks.pyfill: a generated two-line Python function whose first body line is "
+              "missing, fixed by the docstring before and the variable used after; answer = that line)",
+    "mcc": "`mcc` (dgbench.tasks.mc_computable: GPQA-format four-way questions whose letter is computable: "
+           "largest/smallest number, odd one out by parity, a one-digit sum; answer = \"Answer: X\")",
 }
 
 

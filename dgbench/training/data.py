@@ -18,17 +18,18 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
 
 from dgbench.errors import ConfigError
+from dgbench.training.items import Item, _mc_item, _sudoku_item  # noqa: F401  (Item re-exported)
 from dgbench.validation import did_you_mean
 
-TASKS = ("sudoku4", "sudoku6", "infill", "mc")
+TASKS = ("sudoku4", "sudoku6", "infill", "mc", "sudoku4all", "pyfill", "mcc")
+# The v1 tasks (the masked pair was trained on them) and the v2 ones of dgbench/training/learnable.py.
+V1_TASKS = TASKS[:4]
 # Share of training batches per task (renormalised over the tasks asked for): 4x4 Sudoku is the task
 # the pair must solve, so it gets the largest share.
-MIX = {"sudoku4": 5, "sudoku6": 1, "infill": 1, "mc": 2}
+MIX = {"sudoku4": 5, "sudoku6": 1, "infill": 1, "mc": 2, "sudoku4all": 5, "pyfill": 2, "mcc": 2}
 SUDOKU_SIZE = {"sudoku4": 4, "sudoku6": 6}
 # Givens per puzzle: the quality suite's count (4x4: 8; 6x6: 18) for evaluation, a spread for training
 # so the model also meets harder and easier grids.
@@ -37,26 +38,12 @@ TRAIN_CLUES = {4: (5, 11), 6: (14, 24)}
 # Answer positions per item: the quality harness's gen_length (dgbench.harness.sweep.task_gen_length:
 # a grid with its newlines; 16 for MC); the masked-diffusion model is trained on answers padded with EOS
 # to exactly this length, as LLaDA pads its SFT answers.
-GEN_LENGTH = {"sudoku4": 20, "sudoku6": 42, "infill": 16, "mc": 16}
+GEN_LENGTH = {"sudoku4": 20, "sudoku6": 42, "infill": 16, "mc": 16, "sudoku4all": 20, "pyfill": 16, "mcc": 16}
 HELDOUT_SEED = "dgbench-heldout"
 QUALITY_SEED, QUALITY_ITEMS = 0, 200
 
 INFILL_INSTRUCTION = ("Fill in the blanks: each '_' is one missing term of this arithmetic sequence (the same "
                       "step between neighbours). Write only the missing terms, separated by spaces.")
-
-
-@dataclass(frozen=True)
-class Item:
-    task: str
-    id: str
-    key: str                 # identity for split disjointness
-    prompt: str
-    answer: str              # the reference answer text (no EOS)
-    score: Callable[[str], tuple[object, bool]]   # output text -> (extracted answer, correct)
-    # Diffusion fills this in place where a task has one (Sudoku: the grid with '.' at the blanks), as
-    # the quality harness does; None: the answer is generated after the prompt.
-    template: str | None = None
-    blanks: tuple[int, ...] = ()     # character offsets of the blanks in `template`
 
 
 def parse_tasks(text: str) -> list[str]:
@@ -73,32 +60,6 @@ def parse_tasks(text: str) -> list[str]:
 
 
 # ---------------------------------------------------------------- items of each task
-
-def _sudoku_item(puzzle) -> Item:
-    from dgbench.tasks import sudoku
-
-    def score(text, puzzle=puzzle):
-        grid = sudoku.parse_grid(text, puzzle.size)
-        return grid, sudoku.check(puzzle, grid).solved
-
-    # The compact prompt: suites/quality.yaml scores the pair with `prompt: compact` (see sudoku.format_prompt).
-    formatted = sudoku.format_prompt(puzzle, "diffusion", "compact")
-    return Item(f"sudoku{puzzle.size}", puzzle.id, "".join(map(str, puzzle.grid)), formatted.prompt,
-                sudoku.render_grid(puzzle.solution, puzzle.size), score,
-                template=formatted.canvas_template, blanks=tuple(formatted.blank_positions))
-
-
-def _mc_item(item) -> Item:
-    from dgbench.tasks import multiple_choice as mc
-
-    def score(text, item=item):
-        letter = mc.extract_answer(text)
-        return letter, letter == item.answer_letter
-
-    # The choice *set* identifies a question: the same question with its choices reordered is the same item.
-    key = item.question + "|" + "|".join(sorted(item.choices))
-    return Item("mc", item.id, key, mc.format_prompt(item, "zero_shot"), item.answer_letter, score)
-
 
 def infill_item(rng: random.Random, item_id: str) -> Item:
     length, step, start = rng.randint(6, 8), rng.randint(1, 6), rng.randint(0, 20)
@@ -128,7 +89,10 @@ def heldout_items(task: str, n: int) -> list[Item]:
 def _items(task: str, n: int, seed, eval_clues: bool) -> list[Item]:
     from dgbench.tasks import multiple_choice as mc
     from dgbench.tasks import sudoku
+    from dgbench.training import learnable
 
+    if task in learnable.V2_TASKS:
+        return learnable.items(task, n, seed)
     if task in SUDOKU_SIZE:
         size = SUDOKU_SIZE[task]
         return [_sudoku_item(p) for p in sudoku.generate_puzzles(size, n, EVAL_CLUES[size], seed)]
@@ -139,6 +103,8 @@ def _items(task: str, n: int, seed, eval_clues: bool) -> list[Item]:
 
 @lru_cache(maxsize=None)
 def reserved_keys(task: str, heldout_n: int = 500) -> frozenset:
+    # v2 Sudoku: heldout_n and QUALITY_ITEMS count per clue count (8 of them), so 300 + 200 there.
+    heldout_n = 300 if task == "sudoku4all" else heldout_n
     """Keys training must never use: the held-out items and the items the quality suite scores."""
     keys = {it.key for it in _items(task, heldout_n, HELDOUT_SEED, True)}
     keys |= {it.key for it in _items(task, QUALITY_ITEMS, QUALITY_SEED, True)}
@@ -173,7 +139,10 @@ class TrainingStream:
     def _draw(task: str, rng: random.Random, item_id: str) -> Item:
         from dgbench.tasks import multiple_choice as mc
         from dgbench.tasks import sudoku
+        from dgbench.training import learnable
 
+        if task in learnable.V2_TASKS:
+            return learnable.draw(task, rng, item_id)
         if task in SUDOKU_SIZE:
             size = SUDOKU_SIZE[task]
             clues = rng.randint(*TRAIN_CLUES[size])

@@ -19,10 +19,16 @@ class TrainConfig:
     warmup: int = 20
     weight_decay: float = 0.01
     grad_clip: float = 1.0
+    backbone: str = "llama"      # llama (the masked pair) | gemma4 (uniform-diffusion's pair: gemma_pair.py)
+
+    @property
+    def paradigm(self) -> str:
+        return "autoregressive" if self.objective == "autoregressive" else "diffusion"
 
     def command(self, out) -> str:
         """The `dgbench train` command line that reproduces this run (defaults spelled out)."""
-        return (f"dgbench train --objective {self.objective} --tasks {','.join(self.tasks)} --steps {self.steps} "
+        backbone = f" --backbone {self.backbone}" if self.backbone != "llama" else ""
+        return (f"dgbench train --objective {self.objective}{backbone} --tasks {','.join(self.tasks)} --steps {self.steps} "
                 f"--seed {self.seed} --batch-size {self.batch_size} --lr {self.lr:g} --out {out}")
 
 
@@ -48,11 +54,13 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
         TimeRemainingColumn
 
+    from dgbench.training import gemma_pair
     from dgbench.training.backbone import build_model
     from dgbench.training.data import GEN_LENGTH, TrainingStream
     from dgbench.training.objectives import LOSSES, make_batch
 
-    model = build_model(cfg.seed).train()
+    model = (gemma_pair.build_model(cfg.paradigm, cfg.seed) if cfg.backbone == "gemma4"
+             else build_model(cfg.seed)).train()
     # No decay on norms (1-D weights), as nanoGPT's configure_optimizers.
     params = [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
@@ -60,7 +68,7 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
     opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.98))
     generator = torch.Generator().manual_seed(cfg.seed)      # masking draws (diffusion)
     stream = TrainingStream(list(cfg.tasks), cfg.seed)
-    loss_fn = LOSSES[cfg.objective]
+    loss_fn = LOSSES.get(cfg.objective)
     result = TrainResult(model)
     ema = None
     columns = [TextColumn(f"[bold]{cfg.objective}[/]"), BarColumn(), MofNCompleteColumn(),
@@ -71,10 +79,12 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
         bar = progress.add_task("train", total=cfg.steps, loss="-", task_name="")
         for step in range(cfg.steps):
             task, items = stream.batch(step, cfg.batch_size)
-            batch = make_batch(items, cfg.objective, GEN_LENGTH[task])
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, cfg)
-            loss = loss_fn(model, batch, generator)
+            if cfg.objective == "uniform-diffusion":
+                loss = gemma_pair.uniform_diffusion_loss(model, items, generator)
+            else:
+                loss = loss_fn(model, make_batch(items, cfg.objective, GEN_LENGTH[task]), generator)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

@@ -40,7 +40,8 @@ def make_batch(items, objective: str, gen_length: int) -> Batch:
     eos, pad = SPECIAL_TOKENS["eos"], SPECIAL_TOKENS["pad"]
     rows, answers = [], []
     for item in items:
-        prompt, answer = encode(item.prompt), encode(item.answer) + [eos]
+        text = item.ar_prompt if objective == "autoregressive" and item.ar_prompt else item.prompt
+        prompt, answer = encode(text), encode(item.answer) + [eos]
         if objective == "diffusion":
             if len(answer) > gen_length:
                 raise ValueError(f"{item.id}: answer of {len(answer)} tokens exceeds gen_length {gen_length}")
