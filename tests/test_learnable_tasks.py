@@ -123,7 +123,8 @@ def test_latency_rows_on_real_sudoku_prompts():
 
     suite = validate_suite({"name": "lat", "scenario": "latency",
                             "decoders": [{"name": "d", "model": "diffusiongemma-tiny", "engine": "dgbench-diffusion",
-                                          "prompts": "sudoku", "knobs": {"max_denoising_steps": 3}},
+                                          "prompts": "sudoku", "prompt_fit": "items",
+                                          "knobs": {"max_denoising_steps": 3}},
                                          {"name": "r", "model": "diffusiongemma-tiny", "engine": "dgbench-diffusion"}],
                             "sweep": {"gen_length": [16], "prompt_length": [8]},
                             "measure": {"warmup": 0, "min_repetitions": 2, "max_repetitions": 2, "min_time_s": 0,

@@ -79,7 +79,8 @@ def _check_fit_first(suite: dict, points, device: str) -> None:
     from dgbench.models.fitcheck import check_fits
     from dgbench.models.registry import get
 
-    for model, dtype in dict.fromkeys((p.model, resolve_dtype(p.dtype, device)) for p in points if p.model):
+    loaded = [p for p in points if getattr(p, "dtype", None) is not None]   # serve points load no model
+    for model, dtype in dict.fromkeys((p.model, resolve_dtype(p.dtype, device)) for p in loaded):
         check_fits(get(model), device, dtype)
 
 
