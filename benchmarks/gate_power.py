@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from dgbench.gate.power import accuracy_power, timing_rates
-from dgbench.tasks.scoring import wilson_interval
+from dgbench.stats import wilson_interval
 
 
 def rate_text(rate: float, trials: int) -> str:
