@@ -42,6 +42,31 @@ def test_short_training_lowers_the_loss_and_the_checkpoint_reloads_with_the_same
                            result.model(input_ids=batch.input_ids, attention_mask=mask).logits)
 
 
+def test_masked_in_place_rows_score_only_the_blanks_and_keep_the_givens_clean():
+    from dgbench.training import learnable
+    from dgbench.training.objectives import encode, in_place_flags
+
+    sudoku, pyfill = learnable.items("sudoku4all", 1, "t")[0], learnable.items("pyfill", 1, "t")[0]
+    batch = make_batch([sudoku, pyfill, sudoku], "diffusion", data.GEN_LENGTH["sudoku4all"], [True, True, False])
+    for b, item in enumerate([sudoku, pyfill]):
+        start = len(encode(item.prompt))
+        row = batch.input_ids[b, start:start + len(item.template)].tolist()
+        scored = batch.answer_mask[b, start:start + len(item.template)].tolist()
+        assert [k for k, s in enumerate(scored) if s] == list(item.blanks)          # only the blanks
+        assert batch.answer_mask[b].sum() == len(item.blanks)
+        for k, ch in enumerate(item.template):                                       # givens as given
+            if k not in item.blanks:
+                assert row[k] == encode(ch)[0]
+    gap = bytes(t - 4 for t in batch.input_ids[1, len(encode(pyfill.prompt)):][:len(pyfill.answer)].tolist())
+    assert gap.decode() == pyfill.answer                                             # the gap holds the answer
+    # After-prompt row: the whole grid and its EOS padding, all scored.
+    assert batch.answer_mask[2].sum() == data.GEN_LENGTH["sudoku4all"]
+    # pyfill rows are always in place; v1 batches draw nothing (their cards' commands reproduce).
+    g = torch.Generator().manual_seed(0)
+    assert in_place_flags([pyfill] * 8, g) == [True] * 8
+    assert in_place_flags(data.heldout_items("sudoku4", 2), g) is None
+
+
 def test_shipped_pair_is_matched_and_loads_with_its_tokenizer():
     diff_spec, ar_spec = get("ref-diffusion"), get("ref-ar")
     assert diff_spec.text_config == ar_spec.text_config and formula(diff_spec).total == formula(ar_spec).total

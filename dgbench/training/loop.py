@@ -57,7 +57,7 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
     from dgbench.training import gemma_pair
     from dgbench.training.backbone import build_model
     from dgbench.training.data import GEN_LENGTH, TrainingStream
-    from dgbench.training.objectives import LOSSES, make_batch
+    from dgbench.training.objectives import LOSSES, in_place_flags, make_batch
 
     model = (gemma_pair.build_model(cfg.paradigm, cfg.seed) if cfg.backbone == "gemma4"
              else build_model(cfg.seed)).train()
@@ -84,7 +84,8 @@ def train(cfg: TrainConfig, show_progress: bool = True) -> TrainResult:
             if cfg.objective == "uniform-diffusion":
                 loss = gemma_pair.uniform_diffusion_loss(model, items, generator)
             else:
-                loss = loss_fn(model, make_batch(items, cfg.objective, GEN_LENGTH[task]), generator)
+                flags = in_place_flags(items, generator) if cfg.objective == "diffusion" else None
+                loss = loss_fn(model, make_batch(items, cfg.objective, GEN_LENGTH[task], flags), generator)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

@@ -8,6 +8,14 @@ averaged over the batch. The prompt is never masked (LLaDA SFT). The forward pas
 backends.masked_lm.BidirectionalDecoderDenoiser, the very adapter the `dgbench-masked` engine decodes
 with, so training and decoding run the model the same way (full 4D mask, positions 0..T-1).
 
+In-place rows (the v2 tasks, training/learnable.py): the quality suite decodes Sudoku and pyfill in place
+(fill_template: the givens, or the code after the gap, fixed in the output). The masked objective trains
+that layout too: the answer region is the filled template, only its blanks may be masked and scored, the
+given positions stay clean (gemma_pair.canvas_target builds the same canvas for the uniform objective).
+pyfill is always in place (the variable the gap assigns is named only after it); a Sudoku row with
+probability IN_PLACE_SHARE (else the whole grid after the prompt). The v1 tasks keep the after-prompt rows,
+so their cards' commands reproduce.
+
 Autoregressive: next-token cross entropy on the answer and its EOS, prompt tokens unscored, causal mask.
 """
 
@@ -34,28 +42,55 @@ def encode(text: str) -> list[int]:
     return [b + BYTE_OFFSET for b in text.encode("utf-8")]
 
 
-def make_batch(items, objective: str, gen_length: int) -> Batch:
+IN_PLACE_SHARE = 0.5   # v2 Sudoku rows trained in place (as gemma_pair.IN_PLACE_SHARE)
+
+
+def in_place_flags(items, generator: torch.Generator) -> list[bool] | None:
+    """Which rows of a v2 batch are in place (None for a v1 batch: no draw, so v1 runs reproduce)."""
+    from dgbench.training.learnable import V2_TASKS
+
+    if not items or items[0].task not in V2_TASKS or items[0].template is None:
+        return None
+    draws = torch.rand(len(items), generator=generator)
+    return [it.answer_span is not None or bool(d < IN_PLACE_SHARE) for it, d in zip(items, draws)]
+
+
+def _in_place_answer(item) -> tuple[list[int], list[bool]]:
+    """The filled template (ids) and which of its positions are blanks (masked and scored)."""
+    from dgbench.training.gemma_pair import canvas_target
+
+    ids, fixed = canvas_target(item, in_place=True)
+    length = len(item.template)            # fill_template decodes exactly the template's positions
+    return ids[:length], [not f for f in fixed[:length]]
+
+
+def make_batch(items, objective: str, gen_length: int, in_place: list[bool] | None = None) -> Batch:
     """Right-padded batch. Diffusion: the answer + EOS padding fills exactly gen_length positions (what the
-    masked engine will be asked to fill); AR: the answer and one EOS."""
+    masked engine will be asked to fill), or for an in-place row the filled template with only its blanks
+    in the loss; AR: the answer and one EOS."""
     eos, pad = SPECIAL_TOKENS["eos"], SPECIAL_TOKENS["pad"]
-    rows, answers = [], []
-    for item in items:
+    rows, scored = [], []
+    for b, item in enumerate(items):
         text = item.ar_prompt if objective == "autoregressive" and item.ar_prompt else item.prompt
         prompt, answer = encode(text), encode(item.answer) + [eos]
-        if objective == "diffusion":
+        blanks = [True] * len(answer)
+        if objective == "diffusion" and in_place is not None and in_place[b]:
+            answer, blanks = _in_place_answer(item)
+        elif objective == "diffusion":
             if len(answer) > gen_length:
                 raise ValueError(f"{item.id}: answer of {len(answer)} tokens exceeds gen_length {gen_length}")
             answer = answer + [eos] * (gen_length - len(answer))
+            blanks = [True] * len(answer)
         rows.append(prompt + answer)
-        answers.append((len(prompt), len(prompt) + len(answer)))
+        scored.append([False] * len(prompt) + blanks)
     T = max(map(len, rows))
     ids = torch.full((len(rows), T), pad, dtype=torch.long)
     attn = torch.zeros((len(rows), T), dtype=torch.bool)
     ans = torch.zeros((len(rows), T), dtype=torch.bool)
-    for b, (row, (lo, hi)) in enumerate(zip(rows, answers)):
+    for b, (row, mask) in enumerate(zip(rows, scored)):
         ids[b, :len(row)] = torch.tensor(row)
         attn[b, :len(row)] = True
-        ans[b, lo:hi] = True
+        ans[b, :len(mask)] = torch.tensor(mask)
     return Batch(ids, attn, ans)
 
 
