@@ -1,9 +1,8 @@
 """The gate's error rates measured on real repetitions, not assumed: false alarms and detection.
 
-Each trial measures three sides interleaved (`dgbench gate --measure`'s code: worker processes started
-for the measurement, the concurrent schedule, blocks of repetitions merged per side), all this checkout:
-  baseline;
-  (a) same code: a second copy of the baseline -> its gate against the baseline FAILing is a false alarm;
+Each trial runs two gates, each exactly as `dgbench gate --measure` runs one (two sides, both this checkout,
+fresh worker processes for the measurement, the concurrent schedule, blocks of repetitions merged per side):
+  (a) same code: a baseline and a second copy of it -> the gate FAILing is a false alarm;
   (b) planted slowdown: the AR decoder does ~10% more real work inside the measured call (knob
       extra_forward_passes=0.1 of dgbench-autoregressive: one extra, discarded forward pass of the same
       network per ten forwards, rounded: 2 extra 1-token passes on a 16-token generation's 16 forwards, the
@@ -11,9 +10,10 @@ for the measurement, the concurrent schedule, blocks of repetitions merged per s
 Each of the two gates is decided as `dgbench gate --measure` decides it: paired t on the log ratios of
 the block medians, Holm over its timing comparisons, and the confirmation: a flagged gate is measured
 again with fresh blocks (the baseline and the flagged side(s) only) and fails only if the regression
-reproduces (dgbench.gate.measured.confirm, the CLI's own function). Measuring (a) and (b) in the same
-blocks halves the cost; the two gates of one trial share their baseline blocks, trials are independent.
-Several streams of trials run side by side (--streams) to get the trials done on a loaded machine.
+reproduces (dgbench.gate.measured.confirm, the CLI's own function). The two gates of a trial run one after
+the other (which first alternates), so each gate's two processes have the machine's two cores to
+themselves, as in a CI job; trials are independent. --streams N runs N streams side by side (a loaded
+machine: each gate then shares the cores with the others).
 
 The measured slice of the smoke suite (cheaper than all of it; stated in the output): the `ar` row on
 dgbench's own engine (the one with the slowing knob), gen_length 16, batch 1, prompt 8; gated metrics
@@ -57,30 +57,34 @@ SLICE_TEXT = "smoke, ar row on dgbench-autoregressive, gen_length 16 (batch 1, p
 
 def run_stream(stream: int, trials: list[int], args, out: Path, results: list, lock) -> None:
     here = dgbench_checkout()
-    sides = (Side("baseline", here, [], "this checkout"), Side("same", here, [], "this checkout"),
-             Side("planted", here, [f"decoders.0.knobs.extra_forward_passes={args.planted}"], "this checkout"))
+    others = {"same": Side("same", here, [], "this checkout"),
+              "planted": Side("planted", here, [f"decoders.0.knobs.extra_forward_passes={args.planted}"],
+                              "this checkout")}
     for trial in trials:
         where = out / f"stream-{stream}" / f"trial-{trial:03d}"
         options = MeasureOptions("smoke", where, args.blocks, args.block_reps, tuple(SLICE))
         load0, started = os.getloadavg()[0], time.time()
-        # Fresh worker processes for every measurement, as `dgbench gate --measure` starts them: a process
-        # that happens to run slower for its whole life (its core, its neighbours) is then not shared by
-        # the confirmation or by the next trial.
-        dirs = measure_interleaved("smoke", sides, where, args.blocks, args.block_reps, list(SLICE))
-        gates = {name: compare_runs(dirs[0], dirs[i]) for i, name in ((1, "same"), (2, "planted"))}
-        flagged = [i for i, name in ((1, "same"), (2, "planted")) if flagged_points(gates[name])]
-        if flagged:   # confirmation: fresh blocks (and processes) of the baseline and the flagged side(s)
-            again_dirs = measure_interleaved("smoke", tuple(sides[i] for i in [0] + flagged), where,
-                                             args.blocks, args.block_reps, list(SLICE), tag="confirm-")
-            for k, i in enumerate(flagged, 1):
-                confirm(gates[sides[i].role], compare_runs(again_dirs[0], again_dirs[k]), options)
-        for name in ("same", "planted"):
-            if name not in [sides[i].role for i in flagged]:
-                confirm(gates[name], None, options)
+        gates = {}
+        # Two gates per trial, each as `dgbench gate --measure` runs one: two sides (a baseline and a candidate),
+        # fresh worker processes, the concurrent schedule, the confirmation. Which gate goes first alternates.
+        order = ("same", "planted") if trial % 2 == 0 else ("planted", "same")
+        for name in order:
+            sides = (Side("baseline", here, [], "this checkout"), others[name])
+            gate_dir = where / name
+            dirs = measure_interleaved("smoke", sides, gate_dir, args.blocks, args.block_reps, list(SLICE))
+            gates[name] = compare_runs(*dirs)
+            again = None
+            if flagged_points(gates[name]):   # fresh blocks and processes, as measure_and_gate confirms
+                again = compare_runs(*measure_interleaved("smoke", sides, gate_dir, args.blocks, args.block_reps,
+                                                          list(SLICE), tag="confirm-"))
+            confirm(gates[name], again, options)
         minutes = (time.time() - started) / 60
         for name, result in gates.items():
             tok = [c for c in result.comparisons if c.metric == "committed_tok_s"]
+            by_metric = {c.metric: {"change": c.change, "mde": c.mde, "p_holm": c.p_adjusted, "verdict": c.verdict}
+                         for c in result.comparisons if c.kind == "timing"}
             record = {"stream": name, "trial": trial, "passed": result.passed, "failed": not result.passed,
+                      "metrics": by_metric,
                       "regressions": [f"{c.point} {c.metric}" for c in result.regressions],
                       "cannot_tell": [f"{c.point} {c.metric}" for c in result.cannot_tell],
                       "confirmation": result.confirmation, "minutes": minutes,
@@ -91,8 +95,9 @@ def run_stream(stream: int, trials: list[int], args, out: Path, results: list, l
                 results.append(record)
                 with open(out / "trials.jsonl", "a", encoding="utf-8") as f:
                     f.write(json.dumps(record) + "\n")
-            print(f"[trial {trial + 1} {name}] {'FAIL' if record['failed'] else 'pass'} tok/s change "
-                  f"{100 * (record['tok_s_change'] or 0):+.1f}% MDE ±{100 * (record['tok_s_mde'] or 0):.1f}% "
+            cells = "; ".join(f"{m} {100 * (v['change'] or 0):+.1f}% MDE ±{100 * (v['mde'] or 0):.1f}% {v['verdict']}"
+                              for m, v in by_metric.items())
+            print(f"[trial {trial + 1} {name}] {'FAIL' if record['failed'] else 'pass'}: {cells}; "
                   f"{minutes:.2f} min load {load0:.0f}; {result.confirmation}", flush=True)
 
 
@@ -144,6 +149,14 @@ def report(results: list[dict], args, wall_s: float) -> None:
               f"(p10 {100 * changes[len(changes) // 10]:+.1f}%, p90 {100 * changes[(9 * len(changes)) // 10]:+.1f}%), "
               f"MDE median ±{100 * statistics.median(mdes):.1f}%; gates with a 'cannot tell': {ct}/{len(rows)}; "
               f"flagged on the first measurement (then re-measured): {flagged}/{len(rows)}")
+        for metric in sorted({m for r in rows for m in r.get("metrics", {})}):
+            vals = [r["metrics"][metric] for r in rows if metric in r.get("metrics", {})]
+            ch = sorted(v["change"] for v in vals if v["change"] is not None)
+            md = [v["mde"] for v in vals if v["mde"] is not None]
+            if ch and md:
+                print(f"  {metric}: change median {100 * statistics.median(ch):+.1f}% (p10 {100 * ch[len(ch) // 10]:+.1f}%, "
+                      f"p90 {100 * ch[(9 * len(ch)) // 10]:+.1f}%), MDE median ±{100 * statistics.median(md):.1f}%, "
+                      f"verdicts {dict(sorted(__import__('collections').Counter(v['verdict'] for v in vals).items()))}")
     minutes = [r["minutes"] for r in planted]
     if minutes:
         print(f"minutes per trial (both gates, worker starts and confirmations included): median "

@@ -29,6 +29,10 @@ _ALL = [
            "AR: (end-to-end - TTFT) / (decode steps - 1); diffusion: time per canvas, "
            "(end-to-end - TTFC) / (canvases - 1), or TTFC when there is one canvas"),
     Metric("itl_s", "s", False, "AR inter-token latency: time between consecutive generated tokens (per step)"),
+    Metric("cpu_s_per_tok", "s/tok", False,
+           "host CPU time of the whole generate call (user + system, all threads of the process: "
+           "time.process_time between the call's start and stop) / useful tokens; the work a call costs the "
+           "host, nearly blind to a shared machine's load, which wall time is not"),
     Metric("useful_tokens", "tok", True,
            "generated tokens up to and excluding the first EOS/pad, summed over the batch; the prompt never counts",
            deterministic=True),
@@ -86,6 +90,8 @@ def per_rep_metrics(rec, batch: int) -> dict[str, float | None]:
     if rec.token_times_s:  # autoregressive
         steps = len(rec.token_times_s)
         out["tpot_s"] = (rec.e2e_s - ttft) / (steps - 1) if steps > 1 else None
+    cpu = rec.extra.get("cpu_s")
+    out["cpu_s_per_tok"] = cpu / useful if cpu is not None and useful > 0 else None
     for key in ("acceptance_rate", "mean_accepted_length"):  # speculative decoding, when the engine drafts
         if key in rec.extra:
             out[key] = rec.extra[key]

@@ -59,8 +59,15 @@ def test_two_x_slowdown_fails_and_is_confirmed(gates):
     assert code == 1, stdout[-3000:] + stderr[-2000:]
     report = json.loads((root / "slow.json").read_text())
     tok = next(c for c in report["comparisons"] if c["metric"] == "committed_tok_s")
-    assert tok["verdict"] == "regression" and tok["change"] < -0.3, tok
-    assert "confirmed on re-measure" in tok["note"] and "reproduced" in report["confirmation"]
+    assert tok["change"] < -0.3, tok
+    # The regression is found in wall time or in the call's CPU time (what a loaded machine hides least),
+    # and confirmed by the re-measure.
+    flagged = [c for c in report["comparisons"] if c["metric"] in ("committed_tok_s", "cpu_s_per_tok")
+               and c["verdict"] == "regression"]
+    assert flagged, report["comparisons"]
+    assert all("confirmed on re-measure" in c["note"] for c in flagged) and "reproduced" in report["confirmation"]
+    cpu = next(c for c in report["comparisons"] if c["metric"] == "cpu_s_per_tok")
+    assert cpu["change"] > 0.3, cpu
     # The extra passes are outside the decode loop's count: NFE is compared exactly and unchanged.
     nfe = next(c for c in report["comparisons"] if c["metric"] == "nfe")
     assert nfe["verdict"] == "ok"

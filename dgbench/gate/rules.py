@@ -25,7 +25,7 @@ from dgbench.stats import bootstrap_ratio_of_medians, mann_whitney_u, mcnemar_ex
 DEFAULT_ALPHA = 0.05
 DEFAULT_THRESHOLD = 0.05   # the suite schema's default for gate.threshold
 # Gated when a suite's gate.metrics lists none: the user-facing speed figures of DESIGN.md.
-DEFAULT_TIMING_METRICS = ("committed_tok_s", "ttft_s", "tpot_s")
+DEFAULT_TIMING_METRICS = ("committed_tok_s", "ttft_s", "tpot_s", "cpu_s_per_tok")
 # Fingerprint fields shown when two machines differ (what fingerprint_key is made of, and its context).
 FINGERPRINT_FIELDS = ("device", "gpu_name", "cpu_model", "cpu_cores_logical", "gpu_count", "memory_bytes")
 

@@ -69,8 +69,10 @@ def run_point(decoder, point, vocab: int, special_ids, device: str, measure: dic
     def call(rep: int) -> GenerationRecord:
         ids, attn = rep_prompts(point, special_ids, rep, device) if point.prompt_fit == "items" else (prompts, mask)
         # Each repetition has its own seed so sampled trajectories are reproducible rep by rep.
-        return decoder.generate(ids, attn, point.gen_length, measure["fixed_length"], sample_seed + 1000 + rep,
-                                clock)
+        rec = decoder.generate(ids, attn, point.gen_length, measure["fixed_length"], sample_seed + 1000 + rep,
+                               clock)
+        rec.extra.setdefault("cpu_s", clock.cpu_s)    # the call's own start/stop (telemetry/timing.py)
+        return rec
 
     plan = MeasurePlan(measure["warmup"], measure["min_repetitions"], measure["max_repetitions"],
                        measure["min_time_s"])
