@@ -83,38 +83,48 @@ def plot_losses(losses: list[float], tasks_per_step: list[str], title: str, path
     plt.close(fig)
 
 
-def write_card(directory: Path, meta: dict) -> None:
-    """README.md from training.json's content: one place says what the card says."""
-    cfg, ev = meta["config"], meta["heldout"]
-    rows = "\n".join(
-        f"| {task} | {r['correct']}/{r['n']} | {100 * r['accuracy']:.1f}% | "
-        f"[{100 * r['low']:.1f}%, {100 * r['high']:.1f}%] |" for task, r in ev.items())
+def write_card(directory: Path, meta: dict, other: dict | None = None) -> None:
+    """README.md from training.json's content: one place says what the card says. `other`: the twin's
+    training.json, whose numbers then sit beside with McNemar (gemma_card.heldout_tables, shared)."""
+    from dgbench.training.gemma_card import heldout_tables
+    from dgbench.training.learnable import V2_TASKS
+
+    cfg = meta["config"]
     mix_total = sum(MIX[t] for t in cfg["tasks"])
     mix = ", ".join(f"{t} {MIX[t] / mix_total:.0%}" for t in cfg["tasks"])
+    in_place = ("; in-place rows for the v2 tasks (dgbench/training/objectives.py): the answer region is the filled "
+                "template the quality suite decodes, only its blanks masked and scored, the givens (Sudoku) or the "
+                "code after the gap (pyfill) clean; pyfill always, Sudoku with probability 1/2, else the whole grid "
+                "after the prompt") if set(cfg["tasks"]) & set(V2_TASKS) else ""
     objective = ("masked diffusion: t ~ U(0,1) per sequence, each answer token masked with probability t, "
                  "cross entropy on masked positions weighted 1/t (LLaDA / MDLM), bidirectional attention "
-                 "(a full 4D mask, as the dgbench-masked engine runs it)"
+                 "(a full 4D mask, as the dgbench-masked engine runs it)" + in_place
                  if cfg["objective"] == "diffusion" else
-                 "next-token cross entropy on the answer and its EOS, causal attention")
+                 "next-token cross entropy on the answer and its EOS, causal attention (pyfill: the suffix-first "
+                 "layout of decoding/infill.py, so the code after the gap is read before the gap is written)")
     engine, knobs = meta["decoding"]
+    twin = "ref-ar" if cfg["objective"] == "diffusion" else "ref-diffusion"
     text = f"""# {meta['name']}: dgbench reference model ({cfg['objective']})
 
 One member of dgbench's matched reference pair (`ref-diffusion`, `ref-ar`): same backbone, size, data,
 steps and seed; only the objective and the decoder differ. Trained from scratch by `dgbench train`.
+This is the LLaDA-family pair (a Llama trained as a masked-diffusion model, and its causal twin);
+`ref-diffusiongemma` / `ref-gemma4` are the DiffusionGemma-architecture pair.
 
 - **Backbone**: transformers `LlamaForCausalLM`, {meta['params']:,} parameters (hidden 128, 4 layers,
   4 heads, MLP 384, untied embeddings); byte-level vocabulary of 260 ids (pad 0, EOS 1, BOS 2, mask 3,
   byte b = id b + 4: exactly `dgbench.tasks.text`), so the quality tasks' prompts work unchanged.
+  Stored in {meta.get('storage_dtype', 'float32')} (safetensors).
 - **Objective**: {objective}.
 - **Data**: generated on the fly by dgbench's task generators, batches of one task each, mix {mix}:
   {'; '.join(TASK_TEXT[t] for t in cfg['tasks'])}. Prompts are the quality harness's own (Sudoku: its `compact` style). Held-out and
-  quality-suite items (seed 0, first 200 per task) are excluded from training by content
-  ({meta['skipped_reserved']} drawn items were skipped for that).
+  quality-suite items (seed 0, first 200 per task; Sudoku v2: per clue count) are excluded from training by
+  content ({meta['skipped_reserved']} drawn items were skipped for that).
 - **Budget**: {cfg['steps']} steps x batch {cfg['batch_size']} = {cfg['steps'] * cfg['batch_size']:,} sequences;
   AdamW lr {cfg['lr']:g} (warmup {cfg['warmup']}, cosine to 10%), weight decay {cfg['weight_decay']}, clip {cfg['grad_clip']};
   seed {cfg['seed']}.
-- **Wall time**: {meta['wall_s']:.0f} s of training on {meta['machine']} (torch {meta['versions']['torch']},
-  transformers {meta['versions']['transformers']}).
+- **Wall time**: {meta['wall_s']:.0f} s of training (+ {meta.get('eval_wall_s', 0):.0f} s held-out scoring) on
+  {meta['machine']} (torch {meta['versions']['torch']}, transformers {meta['versions']['transformers']}).
 - **Final loss** (mean of the last 20 steps): {meta['final_loss']:.4f}.
 
 ![loss curve]({CURVE_FILE})
@@ -122,20 +132,23 @@ steps and seed; only the objective and the decoder differ. Trained from scratch 
 ## Reproduce
 
 ```bash
-{meta['command']}
+OMP_NUM_THREADS=1 {meta['command']}
 ```
+
+Bit for bit on the same machine, torch and transformers versions and thread count (one thread: the
+summation order of float ops depends on it).
 
 ## Held-out accuracy
 
 Decoded by `{engine}` with {json.dumps(knobs) if knobs else 'its default knobs (greedy)'}, answer length
-per task {', '.join(f'{t} {GEN_LENGTH[t]}' for t in cfg['tasks'])} tokens, stopping at EOS (diffusion fills a Sudoku grid
-in place instead: the givens fixed, the blanks masked, as the quality suite does); scored by the
-tasks' own scorers (Sudoku: the whole grid solved; mc: the letter; infill: the exact missing terms).
-Items are held out by content from training and from what the quality suite scores. 95% Wilson intervals.
+per task {', '.join(f'{t} {GEN_LENGTH[t]}' for t in cfg['tasks'])} tokens, stopping at EOS (diffusion fills a Sudoku grid,
+and pyfill's gap, in place instead: the givens or the code after the gap fixed, the blanks masked, as the
+quality suite does); scored by the tasks' own scorers (Sudoku: the whole grid solved; mc/mcc: the letter;
+pyfill: prefix + the generated line + suffix passes its asserts in dgbench's sandbox; infill: the exact
+missing terms). Chance: mc/mcc 25%, the others 0%. Items are held out by content from training and from
+what the quality suite scores. 95% Wilson intervals.{' The twin ' + twin + "'s numbers are beside, on the same items." if other else ''}
 
-| task | correct / n | accuracy | 95% interval |
-|---|---|---|---|
-{rows}
+{heldout_tables(meta, other)}
 """
     (directory / CARD_FILE).write_text(text)
 

@@ -101,7 +101,7 @@ def heldout_tables(meta: dict, other: dict | None) -> str:
                         f" {_mcnemar(oks, t)} |"
             lines.append(line)
         text += "\n\n4x4 Sudoku per clue count (held-out puzzles with exactly that many givens):\n\n" + "\n".join(lines)
-    if meta.get("heldout_steps_per_canvas"):
+    if meta.get("heldout_steps_per_canvas") and meta["config"]["objective"] == "uniform-diffusion":
         cap = meta["decoding"][1].get("max_denoising_steps", 48)
         text += "\n\nAdaptive stop on the held-out items (denoising steps per canvas; each item is one canvas):\n\n" + \
             "\n".join(f"- {task}: {_stop_stats(s, cap)}" for task, s in meta["heldout_steps_per_canvas"].items())
@@ -172,9 +172,13 @@ Chance: mcc 25%, pyfill and Sudoku 0%. n = {eval_n(meta)} per task (Sudoku: per 
 
 
 def write_pair(diffusion_dir, ar_dir) -> None:
+    """Both cards of a pair with the twin's numbers beside (either pair: the writer follows the backbone)."""
+    from dgbench.training.checkpoint import write_card
+
     a, b = read_meta(diffusion_dir), read_meta(ar_dir)
-    write_gemma_card(Path(diffusion_dir), a, b)
-    write_gemma_card(Path(ar_dir), b, a)
+    write = write_gemma_card if a["config"].get("backbone") == "gemma4" else write_card
+    write(Path(diffusion_dir), a, b)
+    write(Path(ar_dir), b, a)
 
 
 if __name__ == "__main__":  # pragma: no cover - a maintenance entry point, documented in the cards
