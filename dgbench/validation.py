@@ -158,3 +158,20 @@ def validate_mapping(data: dict, fields: dict[str, Field], loc: Location, path: 
         elif rule.fields is not None:
             out[key] = validate_mapping({}, rule.fields, loc, path + (key,))
     return out
+
+
+def suite_file(name_or_path: str):
+    """A suite given as a file (a .yaml/.yml name or anything with a '/'): its Path, refused in one line when
+    missing; None for a suite name (resolved by the caller's registry). One rule for `run`, `gate --measure`
+    and every other command that takes --suite."""
+    from pathlib import Path
+
+    from dgbench.errors import ConfigError
+
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or "/" in name_or_path:
+        if not path.is_file():
+            raise ConfigError(f"{name_or_path}: suite file not found; give a path to a .yaml file or a name "
+                              "from `dgbench list suites`")
+        return path
+    return None

@@ -196,13 +196,10 @@ def block_order(blocks: int, sides: int = 2, schedule: str = "concurrent") -> li
 
 def suite_argument(suite: str) -> str:
     """A suite path is made absolute (the same file for both sides); a name is resolved by each checkout."""
-    path = Path(suite)
-    if path.suffix in (".yaml", ".yml") or "/" in suite:
-        if not path.is_file():
-            raise ConfigError(f"--suite {suite}: suite file not found; give a path to a .yaml file or a name "
-                              "from `dgbench list suites`")
-        return str(path.resolve())
-    return suite
+    from dgbench.validation import suite_file
+
+    path = suite_file(suite)
+    return str(path.resolve()) if path is not None else suite
 
 
 def start_workers(sides: tuple[Side, Side], log_dir: Path, python: str | None = None) -> list[Worker]:

@@ -143,11 +143,10 @@ def available_suites() -> dict[str, Path]:
 
 
 def resolve_suite_path(name_or_path: str) -> Path:
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or "/" in name_or_path:
-        if not path.is_file():
-            raise ConfigError(f"{name_or_path}: suite file not found; give a path to a .yaml file or a name "
-                              f"from `dgbench list suites`")
+    from dgbench.validation import suite_file
+
+    path = suite_file(name_or_path)
+    if path is not None:
         return path
     suites = available_suites()
     if name_or_path not in suites:

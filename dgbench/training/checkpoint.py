@@ -86,7 +86,7 @@ def plot_losses(losses: list[float], tasks_per_step: list[str], title: str, path
 def write_card(directory: Path, meta: dict, other: dict | None = None) -> None:
     """README.md from training.json's content: one place says what the card says. `other`: the twin's
     training.json, whose numbers then sit beside with McNemar (gemma_card.heldout_tables, shared)."""
-    from dgbench.training.gemma_card import heldout_tables
+    from dgbench.training.card_tables import heldout_tables
     from dgbench.training.learnable import V2_TASKS
 
     cfg = meta["config"]

@@ -9,10 +9,10 @@ them after both runs have finished (each run writes its own card first, without 
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 from pathlib import Path
 
+from dgbench.training.card_tables import eval_n, heldout_tables
 from dgbench.training.checkpoint import CARD_FILE, CURVE_FILE, TASK_TEXT, read_meta
 
 OBJECTIVE_TEXT = {
@@ -29,83 +29,6 @@ OBJECTIVE_TEXT = {
         "a time-weighted ELBO; same-x_t self-conditioning; no MoE load-balancing loss"),
     "autoregressive": "next-token cross entropy on the answer and its EOS, prompt unscored, causal attention",
 }
-
-
-def eval_n(meta: dict) -> int:
-    """Held-out items per task (per clue count for Sudoku)."""
-    return meta.get("eval_n") or next(r["n"] for t, r in meta["heldout"].items() if t != "sudoku4all")
-
-
-def _pct(r: dict) -> str:
-    return f"{r['correct']}/{r['n']} | {100 * r['accuracy']:.1f}% | [{100 * r['low']:.1f}%, {100 * r['high']:.1f}%]"
-
-
-def _mcnemar(a: list, b: list) -> str:
-    from dgbench.stats import mcnemar
-
-    m = mcnemar(a, b)
-    return f"{m['b10']} / {m['b01']}, p = {m['p_value']:.3g}"
-
-
-def _groups(task: str, n: int, correct: list) -> dict:
-    """Per-group correctness lists, in the held-out order (data.heldout_items is deterministic)."""
-    from dgbench.training.data import heldout_items
-
-    out: dict[str, list] = {}
-    for item, ok in zip(heldout_items(task, n), correct):
-        out.setdefault(item.group, []).append(ok)
-    return out
-
-
-def _stop_stats(steps: list[int], cap: int) -> str:
-    return (f"median {statistics.median(steps):g}, mean {statistics.fmean(steps):.1f}, "
-            f"cap-hit share {sum(s >= cap for s in steps) / len(steps):.1%} (cap {cap}, n = {len(steps)} canvases)")
-
-
-def heldout_tables(meta: dict, other: dict | None) -> str:
-    n = eval_n(meta)
-    head = f"| task | {meta['name']}: correct / n | accuracy | 95% Wilson |"
-    sep = "|---|---|---|---|"
-    if other:
-        head += f" {other['name']} | McNemar ({meta['name']} only / {other['name']} only) |"
-        sep += "---|---|"
-    rows = [head, sep]
-    for task, r in meta["heldout"].items():
-        row = f"| {task} | {_pct(r)} |"
-        if other and task in other["heldout"]:
-            o = other["heldout"][task]
-            row += f" {100 * o['accuracy']:.1f}% [{100 * o['low']:.1f}, {100 * o['high']:.1f}] |" \
-                   f" {_mcnemar(meta['heldout_correct'][task], other['heldout_correct'][task])} |"
-        rows.append(row)
-        for label, key in (("log-likelihood", "loglikelihood"),):
-            if key in r:
-                rows.append(f"| {task} ({label}) | {_pct(r[key])} |" + (" | |" if other else ""))
-    text = "\n".join(rows)
-    sudoku = "sudoku4all"
-    if sudoku in meta["heldout"]:
-        mine = _groups(sudoku, n, meta["heldout_correct"][sudoku])
-        theirs = _groups(sudoku, n, other["heldout_correct"][sudoku]) if other and sudoku in other["heldout"] else {}
-        lines = [f"| givens | {meta['name']} | 95% Wilson |" + (f" {other['name']} | 95% Wilson | McNemar |"
-                                                                 if theirs else ""),
-                 "|---|---|---|" + ("---|---|---|" if theirs else "")]
-        from dgbench.stats import wilson_interval
-
-        for group, oks in mine.items():
-            lo, hi = wilson_interval(sum(oks), len(oks))
-            line = f"| {group.split()[0]} | {sum(oks)}/{len(oks)} = {100 * sum(oks) / len(oks):.1f}% | " \
-                   f"[{100 * lo:.1f}%, {100 * hi:.1f}%] |"
-            if theirs:
-                t = theirs[group]
-                tlo, thi = wilson_interval(sum(t), len(t))
-                line += f" {sum(t)}/{len(t)} = {100 * sum(t) / len(t):.1f}% | [{100 * tlo:.1f}%, {100 * thi:.1f}%] |" \
-                        f" {_mcnemar(oks, t)} |"
-            lines.append(line)
-        text += "\n\n4x4 Sudoku per clue count (held-out puzzles with exactly that many givens):\n\n" + "\n".join(lines)
-    if meta.get("heldout_steps_per_canvas") and meta["config"]["objective"] == "uniform-diffusion":
-        cap = meta["decoding"][1].get("max_denoising_steps", 48)
-        text += "\n\nAdaptive stop on the held-out items (denoising steps per canvas; each item is one canvas):\n\n" + \
-            "\n".join(f"- {task}: {_stop_stats(s, cap)}" for task, s in meta["heldout_steps_per_canvas"].items())
-    return text
 
 
 def write_gemma_card(directory: Path, meta: dict, other: dict | None = None) -> None:
