@@ -46,7 +46,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dgbench.gate.interleave import DEFAULT_BLOCK_REPS, DEFAULT_BLOCKS, Side, measure_interleaved  # noqa: E402
+from dgbench.gate.interleave import DEFAULT_BLOCK_REPS, DEFAULT_BLOCKS, DEFAULT_PROCESSES, Side, \
+    measure_interleaved  # noqa: E402
 from dgbench.gate.measured import MeasureOptions, confirm, dgbench_checkout, flagged_points  # noqa: E402
 from dgbench.gate.rules import compare_runs  # noqa: E402
 from dgbench.stats import wilson_interval  # noqa: E402
@@ -71,12 +72,13 @@ def run_stream(stream: int, trials: list[int], args, out: Path, results: list, l
         for name in order:
             sides = (Side("baseline", here, [], "this checkout"), others[name])
             gate_dir = where / name
-            dirs = measure_interleaved("smoke", sides, gate_dir, args.blocks, args.block_reps, list(SLICE))
+            dirs = measure_interleaved("smoke", sides, gate_dir, args.blocks, args.block_reps, list(SLICE),
+                                       processes=args.processes)
             gates[name] = compare_runs(*dirs)
             again = None
             if flagged_points(gates[name]):   # fresh blocks and processes, as measure_and_gate confirms
                 again = compare_runs(*measure_interleaved("smoke", sides, gate_dir, args.blocks, args.block_reps,
-                                                          list(SLICE), tag="confirm-"))
+                                                          list(SLICE), tag="confirm-", processes=args.processes))
             confirm(gates[name], again, options)
         minutes = (time.time() - started) / 60
         for name, result in gates.items():
@@ -112,12 +114,15 @@ def main() -> None:
     ap.add_argument("--streams", type=int, default=2, help="streams of trials run side by side")
     ap.add_argument("--blocks", type=int, default=DEFAULT_BLOCKS)
     ap.add_argument("--block-reps", type=int, default=DEFAULT_BLOCK_REPS)
+    ap.add_argument("--processes", type=int, default=DEFAULT_PROCESSES,
+                    help="fresh worker pairs per measurement (>= 2: the pair is the test's unit)")
     ap.add_argument("--planted", type=float, default=0.1, help="extra_forward_passes of the slowed candidate")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "trials.jsonl").unlink(missing_ok=True)
-    print(f"slice: {SLICE_TEXT}; {args.blocks} blocks x {args.block_reps} repetitions a side, concurrent schedule; "
+    print(f"slice: {SLICE_TEXT}; {args.blocks} blocks x {args.block_reps} repetitions a side, concurrent schedule, "
+          f"{args.processes} process pair(s) per measurement; "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; load {os.getloadavg()}", flush=True)
     results: list[dict] = []
     lock = threading.Lock()

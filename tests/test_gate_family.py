@@ -131,3 +131,30 @@ def test_simulated_paired_gate_meets_the_goals_under_drift():
     slow = paired_rates(slowdown=0.10, drift=0.3, cv=0.03, blocks=8, block_reps=3, trials=400, seed=2)
     assert same["regression_rate"] <= 0.05 and same["improvement_rate"] <= 0.05, same
     assert slow["regression_rate"] >= 0.90, slow
+
+
+def test_process_pairs_are_the_unit_when_a_pair_carries_a_lifelong_bias():
+    """Same code, 4 process pairs x 6 blocks; each pair runs +-8% off for its whole life (tiny block noise).
+    Blocks as units: the bias looks like a tight, significant change. Pairs as units: 3 df, the bias is the
+    noise, and no significant change remains."""
+    from dgbench.gate.family import process_means
+    from dgbench.gate.rules import MetricRule, apply_family, timing_comparison
+
+    rng = random.Random(3)
+    bias = [0.08, 0.02, 0.06, -0.01]          # one draw per pair: the majority is off in the same direction
+    groups = [g for g in range(4) for _ in range(6)]
+    base = [[1.0 + rng.gauss(0, 0.002) for _ in range(3)] for _ in groups]
+    cand = [[(1.0 + rng.gauss(0, 0.002)) * math.exp(bias[g]) for _ in range(3)] for g in groups]
+    flat_b, flat_c = [x for b in base for x in b], [x for c in cand for x in c]
+    rule = MetricRule("e2e_s", False, 0.05, 0.0, "timing")
+    as_blocks = apply_family([timing_comparison(rule, flat_b, flat_c, (base, cand), 0.05, 0)], 0.05)[0]
+    as_pairs = apply_family([timing_comparison(rule, flat_b, flat_c, (base, cand, groups), 0.05, 0)], 0.05)[0]
+    assert as_blocks.p_value < 1e-3 and as_blocks.design == "paired blocks (24)"
+    assert as_pairs.p_value > 0.05 and as_pairs.verdict != REGRESSION and as_pairs.df == 3
+    assert as_pairs.design == "paired processes (4 pairs x 6 blocks)"
+    assert as_pairs.mde > as_blocks.mde
+    # The unit means: one per pair, the mean of that pair's block log ratios.
+    logs = [math.log(sum(sorted(c)[1:2]) / sum(sorted(b)[1:2])) for b, c in zip(base, cand)]
+    means = process_means(logs, groups)
+    assert len(means) == 4 and means[0] == pytest.approx(sum(logs[:6]) / 6)
+    assert process_means(logs, None) == logs and process_means(logs, [0] * 24) == logs

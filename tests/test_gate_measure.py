@@ -49,7 +49,7 @@ def test_identical_code_passes(gates):
     assert "Holm-Bonferroni" in report["family"]
     assert (root / "same.md").read_text().startswith("## ✅ dgbench gate: PASS")
     # The workers measured with this checkout's own code, models kept loaded (no fallback to `dgbench run`).
-    logs = "".join(f.read_text() for f in (root / "same" / "logs").glob("*.log"))
+    logs = "".join(f.read_text() for f in (root / "same" / "logs").rglob("*.log"))
     assert "fast path unavailable" not in logs, logs[-2000:]
 
 

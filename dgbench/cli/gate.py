@@ -80,6 +80,9 @@ def add_parser(sub, formatter) -> None:
     m.add_argument("--schedule", choices=["concurrent", "alternate"], default="concurrent",
                    help="concurrent: both sides measure block i at the same time (they share the machine's "
                         "load exactly); alternate: one after the other, A B B A ... (default: concurrent)")
+    m.add_argument("--processes", type=int, default=None, metavar="P",
+                   help="fresh worker-process pairs over the blocks (default 1); with P >= 2 the test's unit is "
+                        "the process pair, so a pair that runs slower for its whole life counts as noise")
     m.add_argument("--no-confirm", action="store_true", help="fail on the first measurement (no re-measure)")
     m.add_argument("--out", metavar="DIR", default=None,
                    help="where the measured runs go (default: ./gate-runs/<UTC stamp>)")
@@ -146,7 +149,7 @@ def measure_run(args) -> int:
     from pathlib import Path
 
     from dgbench.errors import ConfigError
-    from dgbench.gate.interleave import DEFAULT_BLOCK_REPS, DEFAULT_BLOCKS
+    from dgbench.gate.interleave import DEFAULT_BLOCK_REPS, DEFAULT_BLOCKS, DEFAULT_PROCESSES
     from dgbench.gate.measured import MeasureOptions, cleanup, measure_and_gate, prepare_side
     from dgbench.results import utc_stamp
 
@@ -168,7 +171,7 @@ def measure_run(args) -> int:
         worktrees.append(wt)
         options = MeasureOptions(args.suite, out_dir, args.blocks or DEFAULT_BLOCKS,
                                  args.block_reps or DEFAULT_BLOCK_REPS, tuple(args.sets), not args.no_confirm,
-                                 schedule=args.schedule)
+                                 schedule=args.schedule, processes=args.processes or DEFAULT_PROCESSES)
         out = _console()
         out.print(f"measuring {baseline.label} (baseline) and {candidate.label} (candidate) interleaved: "
                   f"{options.blocks} blocks x {options.block_reps} repetitions a side -> {out_dir}", markup=False)

@@ -103,6 +103,20 @@ def paired_log_ratios(base_blocks: list[list[float]], cand_blocks: list[list[flo
     return out
 
 
+def process_means(logs: Sequence[float], groups: Sequence[int] | None) -> list[float]:
+    """The log ratios averaged within each process pair (the unit of the test when the gate ran several):
+    a pair of processes can run faster or slower than another pair for its whole life (where its memory
+    landed, which core it shares), so blocks of one pair are not independent of each other; their mean is
+    one observation, and the t-test across pairs counts that bias as the noise it is (a cluster mean, as
+    Kalibera & Jones's multi-level design treats executions of a VM). None or one group: the blocks."""
+    if not groups or len(set(groups)) < 2 or len(groups) != len(logs):
+        return list(logs)
+    by: dict[int, list[float]] = {}
+    for g, x in zip(groups, logs):
+        by.setdefault(g, []).append(x)
+    return [sum(v) / len(v) for _, v in sorted(by.items())]
+
+
 def one_sample_t(logs: Sequence[float]) -> tuple[float, float, float]:
     """(mean, standard deviation, two-sided p of mean == 0) of the log ratios; p is nan for fewer than 2."""
     m = len(logs)

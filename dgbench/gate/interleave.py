@@ -110,6 +110,7 @@ for line in sys.stdin:
 # Interleaved mode defaults: blocks x repetitions a side; what a CI job pays (see benchmarks/gate_error_rates.py).
 DEFAULT_BLOCKS = 8
 DEFAULT_BLOCK_REPS = 3
+DEFAULT_PROCESSES = 1
 
 
 @dataclass
@@ -222,9 +223,13 @@ def start_workers(sides: tuple[Side, Side], log_dir: Path, python: str | None = 
 def measure_interleaved(suite: str, sides: tuple[Side, ...], out_dir: Path, blocks: int = DEFAULT_BLOCKS,
                         block_reps: int = DEFAULT_BLOCK_REPS, sets: list[str] | None = None,
                         python: str | None = None, progress=None, tag: str = "",
-                        workers: list[Worker] | None = None, schedule: str = "concurrent") -> tuple[Path, ...]:
+                        workers: list[Worker] | None = None, schedule: str = "concurrent",
+                        processes: int = 1) -> tuple[Path, ...]:
     """Measure the sides interleaved (side 0 the baseline); returns one merged run directory per side.
-    `workers` (from start_workers) are reused and left running; otherwise they are started and closed."""
+    `workers` (from start_workers) are reused and left running; otherwise they are started and closed.
+    processes > 1: the blocks are split into that many consecutive groups, each measured by a fresh pair of
+    worker processes, and the merged runs record each block's process pair (`block_process`), which the
+    paired test then takes as its unit (dgbench.gate.family.process_means)."""
     if blocks < 2:
         raise ConfigError(f"--blocks {blocks}: the paired test needs at least 2 blocks ({DEFAULT_BLOCKS} is the "
                           "default)")
@@ -232,18 +237,29 @@ def measure_interleaved(suite: str, sides: tuple[Side, ...], out_dir: Path, bloc
         raise ConfigError(f"--block-reps {block_reps}: at least 1 repetition per block")
     if schedule not in SCHEDULES:
         raise ConfigError(f"--schedule {schedule!r}: choose one of {', '.join(SCHEDULES)}")
+    if processes < 1 or processes > blocks or (processes > 1 and workers is not None):
+        raise ConfigError(f"--processes {processes}: give 1..--blocks ({blocks}) process pairs"
+                          + (" (reused workers measure as one pair)" if workers is not None else ""))
     suite = suite_argument(suite)
     out_dir = Path(out_dir)
     interleave_id = uuid.uuid4().hex[:12]
     base_sets = list(sets or []) + [f"measure.min_repetitions={block_reps}", f"measure.max_repetitions={block_reps}",
                                     "measure.min_time_s=0", "measure.memory=false", "telemetry.enabled=false"]
     own = workers is None
+    group_of = [i * processes // blocks for i in range(blocks)]      # block -> its process pair, consecutive
     if own:
-        workers = start_workers(sides, out_dir / "logs", python)
+        workers = start_workers(sides, _log_dir(out_dir, tag, 0, processes), python)
     try:
         runs: list[list[Path]] = [[] for _ in sides]
         started = time.time()
+        current = 0
         for step in block_order(blocks, len(sides), schedule):
+            pair = group_of[step[0][0]]     # the steps of one block are consecutive, groups too
+            if own and pair != current:
+                for w in workers:
+                    w.close()
+                workers = start_workers(sides, _log_dir(out_dir, tag, pair, processes), python)
+                current = pair
             for i, s in step:
                 side = sides[s]
                 block_dir = out_dir / "blocks" / f"{tag}{side.role}-{i:03d}"
@@ -270,7 +286,8 @@ def measure_interleaved(suite: str, sides: tuple[Side, ...], out_dir: Path, bloc
         if own:
             for w in workers:
                 w.close()
-    return tuple(merge_blocks(runs[s], out_dir / f"{tag}{sides[s].role}", interleave_id, sides[s])
+    return tuple(merge_blocks(runs[s], out_dir / f"{tag}{sides[s].role}", interleave_id, sides[s],
+                              group_of if processes > 1 else None)
                  for s in range(len(sides)))
 
 
@@ -279,9 +296,15 @@ def _only_run(block_dir: Path) -> Path | None:
     return found[0] if len(found) == 1 else None
 
 
-def merge_blocks(run_dirs: list[Path], target: Path, interleave_id: str, side: Side) -> Path:
+def _log_dir(out_dir: Path, tag: str, pair: int, processes: int) -> Path:
+    return out_dir / "logs" if processes == 1 else out_dir / "logs" / f"{tag}pair-{pair:03d}"
+
+
+def merge_blocks(run_dirs: list[Path], target: Path, interleave_id: str, side: Side,
+                 block_process: list[int] | None = None) -> Path:
     """One run directory from a side's block runs: repetitions concatenated in block order, `rep_blocks`
-    recording each block's size per metric, summaries recomputed over all repetitions."""
+    recording each block's size per metric, `block_process` (when several process pairs measured) each
+    block's pair, summaries recomputed over all repetitions."""
     meta = json.loads((run_dirs[0] / RUN_FILE).read_text(encoding="utf-8"))
     merged: dict[str, dict] = {}
     for run_dir in run_dirs:
@@ -291,7 +314,8 @@ def merge_blocks(run_dirs: list[Path], target: Path, interleave_id: str, side: S
             p = json.loads(line)
             pid = p.get("point_id")
             if pid not in merged:
-                merged[pid] = {**p, "reps": {}, "rep_blocks": {}, "pooled": {}, "interleave_id": interleave_id}
+                merged[pid] = {**p, "reps": {}, "rep_blocks": {}, "pooled": {}, "interleave_id": interleave_id,
+                               **({"block_process": list(block_process)} if block_process else {})}
             m = merged[pid]
             if p.get("status") != "ok":
                 m["status"], m["error"] = p.get("status"), p.get("error")

@@ -29,6 +29,7 @@ class MeasureOptions:
     confirm: bool = True
     python: str | None = None
     schedule: str = "concurrent"
+    processes: int = 1          # fresh worker pairs over the blocks; >1: the pair is the test's unit
 
 
 def dgbench_checkout() -> Path:
@@ -64,7 +65,8 @@ def measure_and_gate(options: MeasureOptions, baseline: Side, candidate: Side, p
     sides = (baseline, candidate)
     base_dir, cand_dir = measure_interleaved(options.suite, sides, options.out_dir, options.blocks,
                                              options.block_reps, list(options.sets), options.python, progress,
-                                             workers=workers, schedule=options.schedule)
+                                             workers=workers, schedule=options.schedule,
+                                             processes=options.processes)
     result = compare_runs(base_dir, cand_dir)
     again = None
     if flagged_points(result) and options.confirm:
@@ -72,10 +74,11 @@ def measure_and_gate(options: MeasureOptions, baseline: Side, candidate: Side, p
                                                   options.block_reps, confirmation_sets(options, sides, base_dir,
                                                                                         result),
                                                   options.python, progress, tag="confirm-", workers=workers,
-                                                  schedule=options.schedule))
+                                                  schedule=options.schedule, processes=options.processes))
     confirm(result, again, options)
+    pairs = f", {options.processes} process pairs (the test's unit)" if options.processes > 1 else ""
     result.notes.append(f"measured {options.schedule}, interleaved: {options.blocks} blocks x {options.block_reps} "
-                        f"repetitions a side{', plus the confirmation' if again else ''}, in "
+                        f"repetitions a side{pairs}{', plus the confirmation' if again else ''}, in "
                         f"{(time.time() - started) / 60:.1f} min")
     return result
 

@@ -194,8 +194,11 @@ def timing_comparison(rule: MetricRule, base: list[float], cand: list[float], bl
     from dgbench.gate.family import one_sample_t, paired_log_ratios, paired_se, unpaired_se
 
     bm, cm = median(base), median(cand)
+    groups = blocks[2] if blocks is not None and len(blocks) > 2 else None
     if blocks is not None and len(blocks[0]) >= 2:
-        logs = paired_log_ratios(blocks[0], blocks[1])
+        from dgbench.gate.family import process_means
+
+        logs = process_means(paired_log_ratios(blocks[0], blocks[1]), groups)
     else:
         logs = None
     if logs is not None and len(logs) >= 2:
@@ -206,7 +209,10 @@ def timing_comparison(rule: MetricRule, base: list[float], cand: list[float], bl
 
         half = t_quantile(0.975, df) * se
         interval = (math.exp(mean - half) - 1, math.exp(mean + half) - 1)
-        test, design = PAIRED_TEST, f"paired blocks ({len(logs)})"
+        pairs = len(set(groups)) if groups and len(set(groups)) >= 2 else 0
+        test = PAIRED_TEST
+        design = (f"paired processes ({pairs} pairs x {len(blocks[0]) // pairs} blocks)" if pairs
+                  else f"paired blocks ({len(logs)})")
         note = ""
     else:
         ratio = cm / bm if bm else math.nan
@@ -296,8 +302,10 @@ def _paired_blocks(base: dict, cand: dict, metric: str, n_base: int, n_cand: int
     def clean(block):
         return [float(v) for v in block if v is not None and not (isinstance(v, float) and math.isnan(v))]
 
+    groups = base.get("block_process") if base.get("block_process") == cand.get("block_process") else None
     return ([clean(x) for x in split_blocks(base["reps"][metric], bb)],
-            [clean(x) for x in split_blocks(cand["reps"][metric], cb)])
+            [clean(x) for x in split_blocks(cand["reps"][metric], cb)],
+            groups if groups and len(groups) == len(bb) else None)
 
 
 # ---------------------------------------------------------------- runs, points, rules
