@@ -152,3 +152,24 @@ def test_train_command_writes_checkpoint_card_and_curve(tmp_path):
     assert meta["command"] in card and "| sudoku4 | " in card and "loss.png" in card
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert load_pretrained(out).config.vocab_size == 260
+
+
+def test_a_decoding_variant_is_scored_on_the_same_items_and_shown_in_the_card(tmp_path):
+    from dgbench.training.checkpoint import read_meta
+    from dgbench.training.run import run_training
+    from dgbench.training.variants import main as variants_main
+
+    out = tmp_path / "m"
+    run_training("diffusion", ["sudoku4all"], 2, 0, 4, 2e-3, out, eval_n=1, show_progress=False)
+    assert variants_main([str(out), "--knobs", '{"threshold": 1.0}', "--label", "one token per step"]) == 0
+    meta = read_meta(out)
+    v = meta["heldout_variants"]["one token per step"]
+    assert v["knobs"] == {"remasking": "low_confidence", "threshold": 1.0}
+    assert v["heldout"]["sudoku4all"]["n"] == meta["heldout"]["sudoku4all"]["n"] == 8      # 1 per clue count
+    assert len(v["heldout_correct"]["sudoku4all"]) == 8
+    from dgbench.training.checkpoint import write_card
+
+    write_card(out, meta)
+    card = (out / "README.md").read_text()
+    assert "### The same weights decoded with one token per step" in card
+    assert "python -m dgbench.training.variants" in card and card.count("4x4 Sudoku per clue count") == 2

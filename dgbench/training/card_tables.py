@@ -39,30 +39,45 @@ def _stop_stats(steps: list[int], cap: int) -> str:
 
 
 def heldout_tables(meta: dict, other: dict | None) -> str:
+    """The card's tables: the main decoding's, then one section per decoding variant (training/variants.py),
+    each with the twin's main numbers beside."""
     n = eval_n(meta)
-    head = f"| task | {meta['name']}: correct / n | accuracy | 95% Wilson |"
+    text = _tables(meta["name"], meta["heldout"], meta["heldout_correct"], other, n)
+    if meta.get("heldout_steps_per_canvas") and meta["config"]["objective"] == "uniform-diffusion":
+        cap = meta["decoding"][1].get("max_denoising_steps", 48)
+        text += "\n\nAdaptive stop on the held-out items (denoising steps per canvas; each item is one canvas):\n\n" + \
+            "\n".join(f"- {task}: {_stop_stats(s, cap)}" for task, s in meta["heldout_steps_per_canvas"].items())
+    for label, v in (meta.get("heldout_variants") or {}).items():
+        text += (f"\n\n### The same weights decoded with {label}\n\n`{v['engine']}` with {v['knobs_json']} "
+                 f"(reproduce: `{v['command']}`; {v['eval_wall_s']:.0f} s of scoring).\n\n"
+                 + _tables(f"{meta['name']} ({label})", v["heldout"], v["heldout_correct"], other, n))
+    return text
+
+
+def _tables(name: str, heldout: dict, correct: dict, other: dict | None, n: int) -> str:
+    head = f"| task | {name}: correct / n | accuracy | 95% Wilson |"
     sep = "|---|---|---|---|"
     if other:
-        head += f" {other['name']} | McNemar ({meta['name']} only / {other['name']} only) |"
+        head += f" {other['name']} | McNemar ({name} only / {other['name']} only) |"
         sep += "---|---|"
     rows = [head, sep]
-    for task, r in meta["heldout"].items():
+    for task, r in heldout.items():
         row = f"| {task} | {_pct(r)} |"
         if other and task in other["heldout"]:
             o = other["heldout"][task]
             row += f" {100 * o['accuracy']:.1f}% [{100 * o['low']:.1f}, {100 * o['high']:.1f}] |" \
-                   f" {_mcnemar(meta['heldout_correct'][task], other['heldout_correct'][task])} |"
+                   f" {_mcnemar(correct[task], other['heldout_correct'][task])} |"
         rows.append(row)
         for label, key in (("log-likelihood", "loglikelihood"),):
             if key in r:
                 rows.append(f"| {task} ({label}) | {_pct(r[key])} |" + (" | |" if other else ""))
     text = "\n".join(rows)
     sudoku = "sudoku4all"
-    if sudoku in meta["heldout"]:
-        mine = _groups(sudoku, n, meta["heldout_correct"][sudoku])
+    if sudoku in heldout:
+        mine = _groups(sudoku, n, correct[sudoku])
         theirs = _groups(sudoku, n, other["heldout_correct"][sudoku]) if other and sudoku in other["heldout"] else {}
-        lines = [f"| givens | {meta['name']} | 95% Wilson |" + (f" {other['name']} | 95% Wilson | McNemar |"
-                                                                 if theirs else ""),
+        lines = [f"| givens | {name} | 95% Wilson |" + (f" {other['name']} | 95% Wilson | McNemar |"
+                                                         if theirs else ""),
                  "|---|---|---|" + ("---|---|---|" if theirs else "")]
         from dgbench.stats import wilson_interval
 
@@ -77,8 +92,4 @@ def heldout_tables(meta: dict, other: dict | None) -> str:
                         f" {_mcnemar(oks, t)} |"
             lines.append(line)
         text += "\n\n4x4 Sudoku per clue count (held-out puzzles with exactly that many givens):\n\n" + "\n".join(lines)
-    if meta.get("heldout_steps_per_canvas") and meta["config"]["objective"] == "uniform-diffusion":
-        cap = meta["decoding"][1].get("max_denoising_steps", 48)
-        text += "\n\nAdaptive stop on the held-out items (denoising steps per canvas; each item is one canvas):\n\n" + \
-            "\n".join(f"- {task}: {_stop_stats(s, cap)}" for task, s in meta["heldout_steps_per_canvas"].items())
     return text
