@@ -84,7 +84,8 @@ def test_shipped_pair_is_matched_and_loads_with_its_tokenizer():
 def test_shipped_diffusion_model_solves_heldout_4x4_puzzles():
     model = load_model(get("ref-diffusion"))
     # Decoded by the dgbench-masked engine, scored by dgbench.tasks.sudoku.check (solved = whole grid).
-    result = evaluate(model, "diffusion", ["sudoku4"], n=8)["sudoku4"]
+    # At the card's one-token-per-step operating point (the quality suite's diffusion-1tok row).
+    result = evaluate(model, "diffusion", ["sudoku4"], n=8, knobs={"threshold": 1.0})["sudoku4"]
     for text in result["outputs"]:
         assert len(text.splitlines()) == 4
     assert result["correct"] >= 7, result["outputs"]
@@ -104,13 +105,19 @@ def test_training_never_draws_heldout_or_quality_suite_items():
 
 def test_quality_suite_runs_the_pair_with_the_cards_decoding():
     suite = load_suite("quality")
-    by_name = {d["model"]: d for d in suite["decoders"]}
-    assert set(by_name) == {"ref-diffusion", "ref-ar", "ref-diffusiongemma", "ref-gemma4"}
-    for model, objective in (("ref-diffusion", "diffusion"), ("ref-ar", "autoregressive"),
-                             ("ref-diffusiongemma", "uniform-diffusion"), ("ref-gemma4", "autoregressive")):
+    by_name = {d["name"]: d for d in suite["decoders"]}
+    assert {d["model"] for d in suite["decoders"]} == {"ref-diffusion", "ref-ar", "ref-diffusiongemma", "ref-gemma4"}
+    for name, model, objective in (("diffusion", "ref-diffusion", "diffusion"), ("ar", "ref-ar", "autoregressive"),
+                                   ("diffusiongemma", "ref-diffusiongemma", "uniform-diffusion"),
+                                   ("gemma4", "ref-gemma4", "autoregressive")):
         engine, knobs = DECODING[objective]
-        assert by_name[model]["engine"] == engine
-        assert {k: by_name[model]["knobs"][k] for k in knobs} == knobs
+        assert by_name[name]["model"] == model and by_name[name]["engine"] == engine
+        assert {k: by_name[name]["knobs"][k] for k in knobs} == knobs
+    # The card's second operating point of ref-diffusion, with the knobs its card was scored with.
+    from pathlib import Path
+
+    variant = json.loads((Path(get("ref-diffusion").checkpoint) / "training.json").read_text())["heldout_variants"]
+    assert by_name["diffusion-1tok"]["knobs"]["threshold"] == variant["one token per step"]["knobs"]["threshold"]
     assert {p.task for p in expand(suite)} == {"sudoku", "pyfill", "mc"}
     # The pair was trained on the compact prompt; the suite must score it on the same text.
     assert suite["tasks"]["sudoku"]["prompt"] == "compact"
