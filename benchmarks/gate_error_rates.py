@@ -73,12 +73,13 @@ def run_stream(stream: int, trials: list[int], args, out: Path, results: list, l
             sides = (Side("baseline", here, [], "this checkout"), others[name])
             gate_dir = where / name
             dirs = measure_interleaved("smoke", sides, gate_dir, args.blocks, args.block_reps, list(SLICE),
-                                       processes=args.processes)
+                                       processes=args.processes, schedule=args.schedule, cpu=args.cpu)
             gates[name] = compare_runs(*dirs)
             again = None
             if flagged_points(gates[name]):   # fresh blocks and processes, as measure_and_gate confirms
                 again = compare_runs(*measure_interleaved("smoke", sides, gate_dir, args.blocks, args.block_reps,
-                                                          list(SLICE), tag="confirm-", processes=args.processes))
+                                                          list(SLICE), tag="confirm-", processes=args.processes,
+                                                          schedule=args.schedule, cpu=args.cpu))
             confirm(gates[name], again, options)
         minutes = (time.time() - started) / 60
         for name, result in gates.items():
@@ -116,12 +117,15 @@ def main() -> None:
     ap.add_argument("--block-reps", type=int, default=DEFAULT_BLOCK_REPS)
     ap.add_argument("--processes", type=int, default=DEFAULT_PROCESSES,
                     help="fresh worker pairs per measurement (>= 2: the pair is the test's unit)")
+    ap.add_argument("--schedule", default="concurrent", choices=["concurrent", "alternate"])
+    ap.add_argument("--cpu", type=int, default=None, help="pin both sides' workers to this one CPU")
     ap.add_argument("--planted", type=float, default=0.1, help="extra_forward_passes of the slowed candidate")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "trials.jsonl").unlink(missing_ok=True)
-    print(f"slice: {SLICE_TEXT}; {args.blocks} blocks x {args.block_reps} repetitions a side, concurrent schedule, "
+    print(f"slice: {SLICE_TEXT}; {args.blocks} blocks x {args.block_reps} repetitions a side, {args.schedule} schedule"
+          f"{'' if args.cpu is None else f', both sides pinned to CPU {args.cpu}'}, "
           f"{args.processes} process pair(s) per measurement; "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}; load {os.getloadavg()}", flush=True)
     results: list[dict] = []

@@ -203,14 +203,18 @@ def suite_argument(suite: str) -> str:
     return str(path.resolve()) if path is not None else suite
 
 
-def start_workers(sides: tuple[Side, Side], log_dir: Path, python: str | None = None) -> list[Worker]:
-    """Both sides' workers, started at once (torch's import is paid in parallel) and ready."""
+def start_workers(sides: tuple[Side, Side], log_dir: Path, python: str | None = None,
+                  cpu: int | None = None) -> list[Worker]:
+    """Both sides' workers, started at once (torch's import is paid in parallel) and ready. `cpu`: every
+    worker pinned to that one CPU (sched_setaffinity, inherited by the threads it starts)."""
     env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
     env.pop("PYTHONPATH", None)   # each worker must import its own checkout, not whatever PYTHONPATH names
     workers = []
     try:
         for side in sides:
             workers.append(Worker(side, python or sys.executable, log_dir / f"{side.role}.log", env))
+            if cpu is not None:
+                os.sched_setaffinity(workers[-1].proc.pid, {cpu})
         for w in workers:
             w.wait_ready()
     except BaseException:
@@ -224,7 +228,7 @@ def measure_interleaved(suite: str, sides: tuple[Side, ...], out_dir: Path, bloc
                         block_reps: int = DEFAULT_BLOCK_REPS, sets: list[str] | None = None,
                         python: str | None = None, progress=None, tag: str = "",
                         workers: list[Worker] | None = None, schedule: str = "concurrent",
-                        processes: int = 1) -> tuple[Path, ...]:
+                        processes: int = 1, cpu: int | None = None) -> tuple[Path, ...]:
     """Measure the sides interleaved (side 0 the baseline); returns one merged run directory per side.
     `workers` (from start_workers) are reused and left running; otherwise they are started and closed.
     processes > 1: the blocks are split into that many consecutive groups, each measured by a fresh pair of
@@ -248,7 +252,7 @@ def measure_interleaved(suite: str, sides: tuple[Side, ...], out_dir: Path, bloc
     own = workers is None
     group_of = [i * processes // blocks for i in range(blocks)]      # block -> its process pair, consecutive
     if own:
-        workers = start_workers(sides, _log_dir(out_dir, tag, 0, processes), python)
+        workers = start_workers(sides, _log_dir(out_dir, tag, 0, processes), python, cpu)
     try:
         runs: list[list[Path]] = [[] for _ in sides]
         started = time.time()
@@ -258,7 +262,7 @@ def measure_interleaved(suite: str, sides: tuple[Side, ...], out_dir: Path, bloc
             if own and pair != current:
                 for w in workers:
                     w.close()
-                workers = start_workers(sides, _log_dir(out_dir, tag, pair, processes), python)
+                workers = start_workers(sides, _log_dir(out_dir, tag, pair, processes), python, cpu)
                 current = pair
             for i, s in step:
                 side = sides[s]
