@@ -1,7 +1,7 @@
 """The gate's error rates measured on real repetitions, not assumed: false alarms and detection.
 
 Each trial runs two gates, each exactly as `dgbench gate --measure` runs one (two sides, both this checkout,
-fresh worker processes for the measurement, the concurrent schedule, blocks of repetitions merged per side):
+fresh worker processes for the measurement, its schedule and CPU pin, blocks of repetitions merged per side):
   (a) same code: a baseline and a second copy of it -> the gate FAILing is a false alarm;
   (b) planted slowdown: the AR decoder does ~10% more real work inside the measured call (knob
       extra_forward_passes=0.1 of dgbench-autoregressive: one extra, discarded forward pass of the same
@@ -46,8 +46,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dgbench.gate.interleave import DEFAULT_BLOCK_REPS, DEFAULT_BLOCKS, DEFAULT_PROCESSES, Side, \
-    measure_interleaved  # noqa: E402
+from dgbench.gate.interleave import DEFAULT_BLOCK_REPS, DEFAULT_BLOCKS, DEFAULT_PROCESSES, DEFAULT_SCHEDULE, \
+    SCHEDULES, Side, measure_interleaved, resolve_pin  # noqa: E402
 from dgbench.gate.measured import MeasureOptions, confirm, dgbench_checkout, flagged_points  # noqa: E402
 from dgbench.gate.rules import compare_runs  # noqa: E402
 from dgbench.stats import wilson_interval  # noqa: E402
@@ -67,7 +67,7 @@ def run_stream(stream: int, trials: list[int], args, out: Path, results: list, l
         load0, started = os.getloadavg()[0], time.time()
         gates = {}
         # Two gates per trial, each as `dgbench gate --measure` runs one: two sides (a baseline and a candidate),
-        # fresh worker processes, the concurrent schedule, the confirmation. Which gate goes first alternates.
+        # fresh worker processes, the schedule and pin asked for, the confirmation. Which gate goes first alternates.
         order = ("same", "planted") if trial % 2 == 0 else ("planted", "same")
         for name in order:
             sides = (Side("baseline", here, [], "this checkout"), others[name])
@@ -112,16 +112,18 @@ def rate_line(label: str, k: int, n: int) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=22, help="trials (each: one same-code and one planted gate)")
-    ap.add_argument("--streams", type=int, default=2, help="streams of trials run side by side")
+    ap.add_argument("--streams", type=int, default=1,
+                    help="streams of trials run side by side (a loaded machine; pinned streams share the CPU)")
     ap.add_argument("--blocks", type=int, default=DEFAULT_BLOCKS)
     ap.add_argument("--block-reps", type=int, default=DEFAULT_BLOCK_REPS)
     ap.add_argument("--processes", type=int, default=DEFAULT_PROCESSES,
                     help="fresh worker pairs per measurement (>= 2: the pair is the test's unit)")
-    ap.add_argument("--schedule", default="concurrent", choices=["concurrent", "alternate"])
-    ap.add_argument("--cpu", type=int, default=None, help="pin both sides' workers to this one CPU")
+    ap.add_argument("--schedule", default=DEFAULT_SCHEDULE, choices=SCHEDULES)
+    ap.add_argument("--pin-cpu", default="auto", help="auto | none | N, as `dgbench gate --measure --pin-cpu`")
     ap.add_argument("--planted", type=float, default=0.1, help="extra_forward_passes of the slowed candidate")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
+    args.cpu = resolve_pin(args.pin_cpu, args.schedule)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "trials.jsonl").unlink(missing_ok=True)
     print(f"slice: {SLICE_TEXT}; {args.blocks} blocks x {args.block_reps} repetitions a side, {args.schedule} schedule"

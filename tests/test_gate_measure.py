@@ -47,6 +47,8 @@ def test_identical_code_passes(gates):
     timing = [c for c in report["comparisons"] if c["kind"] == "timing"]
     assert timing and all(c["design"] == "paired blocks (5)" for c in timing)
     assert "Holm-Bonferroni" in report["family"]
+    # The default schedule: one side at a time, both workers pinned to one CPU.
+    assert any("measured alternate, both sides on CPU" in n for n in report["notes"]), report["notes"]
     assert (root / "same.md").read_text().startswith("## ✅ dgbench gate: PASS")
     # The workers measured with this checkout's own code, models kept loaded (no fallback to `dgbench run`).
     logs = "".join(f.read_text() for f in (root / "same" / "logs").rglob("*.log"))
@@ -113,3 +115,45 @@ def test_fractional_extra_passes_are_rounded_the_same_every_call():
         for _ in range(forwards):
             slowed(input_ids=None)
         assert len(calls) - forwards == extra and calls.count(False) == extra, (fraction, forwards)
+
+
+def test_pin_cpu_choices_and_errors():
+    from dgbench.gate.interleave import resolve_pin
+
+    allowed = sorted(os.sched_getaffinity(0))
+    assert resolve_pin("auto", "alternate") == allowed[-1]
+    assert resolve_pin("auto", "concurrent") is None     # concurrent sides would queue on one core
+    assert resolve_pin("none", "alternate") is None
+    assert resolve_pin(str(allowed[0]), "concurrent") == allowed[0]
+    for bad, message in (("fast", "auto, none or a CPU number"), (str(max(allowed) + 64), "not a CPU this process")):
+        with pytest.raises(ConfigError, match=message) as info:
+            resolve_pin(bad, "alternate")
+        assert "--pin-cpu" in str(info.value)
+
+
+def test_pinned_workers_run_on_that_cpu(tmp_path):
+    from dgbench.gate.interleave import Side, start_workers
+
+    cpu = sorted(os.sched_getaffinity(0))[-1]
+    sides = (Side("baseline", ROOT), Side("candidate", ROOT))
+    workers = start_workers(sides, tmp_path, cpu=cpu)
+    try:
+        assert [os.sched_getaffinity(w.proc.pid) for w in workers] == [{cpu}, {cpu}]
+    finally:
+        for w in workers:
+            w.close()
+
+
+def test_the_workflows_gate_command_parses():
+    """bench-gate.yml's command line is accepted by this dgbench's own parser (its flags cannot rot)."""
+    import re
+    import shlex
+
+    from dgbench.cli import build_parser
+
+    text = (ROOT / ".github" / "workflows" / "bench-gate.yml").read_text()
+    command = re.search(r"\.venv/bin/dgbench (gate --measure .*?)\n\s*echo", text, re.S).group(1)
+    argv = shlex.split(command.replace("\\\n", " ").replace('"$BASE_SHA"', "HEAD~1"))
+    args = build_parser().parse_args(argv)
+    assert args.measure and args.suite == "smoke" and args.schedule == "alternate" and args.pin_cpu == "auto"
+    assert (args.blocks, args.block_reps) == (96, 2)

@@ -28,7 +28,7 @@ examples:
 rules (thresholds from the candidate suite's `gate:` section, defaults threshold 0.05, alpha 0.05):
   timing metrics   regression = change beyond the threshold in the worse direction AND significant
                    after Holm-Bonferroni over all timing comparisons of the gate (family-wise alpha).
-                   --measure (blocks of both sides measured at the same time, or A B B A ...): paired
+                   --measure (blocks of both sides A B B A ... on one CPU, or at the same time): paired
                    t-test on the log ratios of the block medians; two separate runs: Mann-Whitney U on
                    the repetitions (bootstrap CI)
   cannot tell      no regression found, but the minimum detectable effect (80% power at alpha/K) is
@@ -75,11 +75,14 @@ def add_parser(sub, formatter) -> None:
                    help="suite override for both sides (as `dgbench run --set`)")
     m.add_argument("--candidate-set", dest="candidate_sets", action="append", default=[], metavar="KEY=VALUE",
                    help="suite override for the candidate only (e.g. a testing knob that plants a slowdown)")
-    m.add_argument("--blocks", type=int, default=None, help="interleaved blocks a side (default 8)")
-    m.add_argument("--block-reps", type=int, default=None, help="timed repetitions per block (default 3)")
-    m.add_argument("--schedule", choices=["concurrent", "alternate"], default="concurrent",
-                   help="concurrent: both sides measure block i at the same time (they share the machine's "
-                        "load exactly); alternate: one after the other, A B B A ... (default: concurrent)")
+    m.add_argument("--blocks", type=int, default=None, help="interleaved blocks a side (default 96)")
+    m.add_argument("--block-reps", type=int, default=None, help="timed repetitions per block (default 2)")
+    m.add_argument("--schedule", choices=["concurrent", "alternate"], default="alternate",
+                   help="alternate: one side after the other, A B B A ..., on one CPU (default); concurrent: "
+                        "both sides measure block i at the same time, on different cores")
+    m.add_argument("--pin-cpu", default="auto", metavar="auto|none|N",
+                   help="pin both sides' workers to one CPU (auto: the last usable CPU, alternate schedule "
+                        "only; none: no pin; N: that CPU)")
     m.add_argument("--processes", type=int, default=None, metavar="P",
                    help="fresh worker-process pairs over the blocks (default 1); with P >= 2 the test's unit is "
                         "the process pair, so a pair that runs slower for its whole life counts as noise")
@@ -149,7 +152,7 @@ def measure_run(args) -> int:
     from pathlib import Path
 
     from dgbench.errors import ConfigError
-    from dgbench.gate.interleave import DEFAULT_BLOCK_REPS, DEFAULT_BLOCKS, DEFAULT_PROCESSES
+    from dgbench.gate.interleave import DEFAULT_BLOCK_REPS, DEFAULT_BLOCKS, DEFAULT_PROCESSES, resolve_pin
     from dgbench.gate.measured import MeasureOptions, cleanup, measure_and_gate, prepare_side
     from dgbench.results import utc_stamp
 
@@ -160,6 +163,7 @@ def measure_run(args) -> int:
     if args.baseline or args.candidate:
         raise ConfigError("--measure measures both sides itself; drop --baseline/--candidate (they gate "
                           "existing runs)")
+    cpu = resolve_pin(args.pin_cpu, args.schedule)     # a bad --pin-cpu stops before any worktree is built
     out_dir = Path(args.out or Path("gate-runs") / utc_stamp())
     repo = Path(args.repo).resolve()
     worktrees = []
@@ -171,10 +175,12 @@ def measure_run(args) -> int:
         worktrees.append(wt)
         options = MeasureOptions(args.suite, out_dir, args.blocks or DEFAULT_BLOCKS,
                                  args.block_reps or DEFAULT_BLOCK_REPS, tuple(args.sets), not args.no_confirm,
-                                 schedule=args.schedule, processes=args.processes or DEFAULT_PROCESSES)
+                                 schedule=args.schedule, processes=args.processes or DEFAULT_PROCESSES,
+                                 cpu=cpu)
         out = _console()
         out.print(f"measuring {baseline.label} (baseline) and {candidate.label} (candidate) interleaved: "
-                  f"{options.blocks} blocks x {options.block_reps} repetitions a side -> {out_dir}", markup=False)
+                  f"{options.blocks} blocks x {options.block_reps} repetitions a side, {options.schedule}"
+                  f"{'' if options.cpu is None else f' on CPU {options.cpu}'} -> {out_dir}", markup=False)
         result = measure_and_gate(options, baseline, candidate,
                                   progress=lambda msg: out.print(f"  {msg}", markup=False))
     finally:

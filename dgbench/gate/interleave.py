@@ -7,12 +7,14 @@ suite's points, k timed repetitions each) with that checkout's own measuring cod
 loaded between blocks; a checkout whose internals differ falls back to its own `dgbench run` per block
 (`dgbench.cli.main`, stable across versions). Keeping each worker alive pays torch's import once.
 
-Schedules. concurrent (default): every side measures block i at the same time, so all see the same
-instantaneous load. alternate: one side at a time, A B B A A B ... (who goes first swaps, cancelling a
-linear drift inside a pair). Measured on this 2-core machine at load ~27-36 (smoke's AR row): blocks
-alternating ~8 s apart through `dgbench run` left a minimum detectable effect of ±34-60% on committed
-tok/s (the load swings on that time scale); concurrent blocks with the models kept loaded, median
-±16-22% over 44 gates (benchmarks/gate_error_rates.py).
+Schedules. alternate (default): one side at a time, A B B A A B ... (who goes first swaps, cancelling a
+linear drift inside a pair), both sides' workers pinned to one CPU (resolve_pin), so a pair of blocks runs
+on the same core within a fraction of a second. concurrent: every side measures block i at the same time,
+so all see the same instantaneous load, but on different cores, and on this 2-core VM the two cores'
+speeds wander independently. Measured here (benchmarks/gate_error_rates.py, smoke's AR row, 2026-12-02):
+concurrent 8 x 3 left a minimum detectable effect (MDE) of +-16-22% on committed tok/s at load ~28 and
++-37-50% on a quiet machine; alternate on one CPU, 24 x 8: +-11-20%; alternate on one CPU, 96 x 2 (the
+default): about +-4%, at about 45 s per measurement of that row.
 
 The block runs are merged into one run directory per side whose points carry `rep_blocks` (the block
 sizes per metric) and an `interleave_id` shared by both sides; dgbench.gate.rules then pairs block i of
@@ -107,10 +109,14 @@ for line in sys.stdin:
     replies.write(json.dumps({"rc": rc, "path": path}) + "\n"); replies.flush()
 """
 
-# Interleaved mode defaults: blocks x repetitions a side; what a CI job pays (see benchmarks/gate_error_rates.py).
-DEFAULT_BLOCKS = 8
-DEFAULT_BLOCK_REPS = 3
+# Interleaved mode defaults: many short blocks, one side at a time, both sides on one CPU. On this 2-core
+# machine a repetition's speed wanders +-15% within a second (the host's other tenants), so a long block
+# pairs poorly; 96 blocks of 2 left a minimum detectable effect of about +-4% on smoke's AR row where 24
+# blocks of 8 left +-11-20% at the same cost (benchmarks/gate_error_rates.py, whose docstring has the rates).
+DEFAULT_BLOCKS = 96
+DEFAULT_BLOCK_REPS = 2
 DEFAULT_PROCESSES = 1
+DEFAULT_SCHEDULE = "alternate"
 
 
 @dataclass
@@ -181,6 +187,27 @@ class Worker:
 SCHEDULES = ("concurrent", "alternate")
 
 
+def resolve_pin(value: str | int | None, schedule: str) -> int | None:
+    """The one CPU both sides' workers are pinned to, or None. "auto": the last CPU this process may use,
+    for the alternate schedule only (one side runs at a time, so both then run on the same core, its cache
+    and its share of the host; concurrent sides would only queue behind each other there); "none": no pin."""
+    if value is None or value == "none":
+        return None
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if value == "auto":
+        return allowed[-1] if allowed and schedule == "alternate" else None
+    try:
+        cpu = int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--pin-cpu {value!r}: give auto, none or a CPU number") from None
+    if not allowed:
+        raise ConfigError(f"--pin-cpu {cpu}: this platform cannot pin processes to a CPU; use --pin-cpu none")
+    if cpu not in allowed:
+        raise ConfigError(f"--pin-cpu {cpu}: not a CPU this process may use ({', '.join(map(str, allowed))}); "
+                          "give one of those, auto or none")
+    return cpu
+
+
 def block_order(blocks: int, sides: int = 2, schedule: str = "concurrent") -> list[list[tuple[int, int]]]:
     """Steps of (block index, side index); the sides of one step run at the same time.
 
@@ -227,13 +254,14 @@ def start_workers(sides: tuple[Side, Side], log_dir: Path, python: str | None = 
 def measure_interleaved(suite: str, sides: tuple[Side, ...], out_dir: Path, blocks: int = DEFAULT_BLOCKS,
                         block_reps: int = DEFAULT_BLOCK_REPS, sets: list[str] | None = None,
                         python: str | None = None, progress=None, tag: str = "",
-                        workers: list[Worker] | None = None, schedule: str = "concurrent",
+                        workers: list[Worker] | None = None, schedule: str = DEFAULT_SCHEDULE,
                         processes: int = 1, cpu: int | None = None) -> tuple[Path, ...]:
     """Measure the sides interleaved (side 0 the baseline); returns one merged run directory per side.
     `workers` (from start_workers) are reused and left running; otherwise they are started and closed.
     processes > 1: the blocks are split into that many consecutive groups, each measured by a fresh pair of
     worker processes, and the merged runs record each block's process pair (`block_process`), which the
-    paired test then takes as its unit (dgbench.gate.family.process_means)."""
+    paired test then takes as its unit (dgbench.gate.family.process_means). `cpu`: the CPU every worker is
+    pinned to (resolve_pin), None for no pin."""
     if blocks < 2:
         raise ConfigError(f"--blocks {blocks}: the paired test needs at least 2 blocks ({DEFAULT_BLOCKS} is the "
                           "default)")

@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dgbench.gate.interleave import (DEFAULT_BLOCK_REPS, DEFAULT_BLOCKS, Side, build_worktree, measure_interleaved,
-                                     remove_worktree)
+from dgbench.gate.interleave import (DEFAULT_BLOCK_REPS, DEFAULT_BLOCKS, DEFAULT_SCHEDULE, Side, build_worktree,
+                                     measure_interleaved, remove_worktree)
 from dgbench.gate.rules import CANNOT_TELL, OK, REGRESSION, GateResult, compare_runs
 
 
@@ -28,8 +28,9 @@ class MeasureOptions:
     sets: tuple[str, ...] = ()
     confirm: bool = True
     python: str | None = None
-    schedule: str = "concurrent"
+    schedule: str = DEFAULT_SCHEDULE
     processes: int = 1          # fresh worker pairs over the blocks; >1: the pair is the test's unit
+    cpu: int | None = None      # the one CPU both sides' workers are pinned to (interleave.resolve_pin)
 
 
 def dgbench_checkout() -> Path:
@@ -66,7 +67,7 @@ def measure_and_gate(options: MeasureOptions, baseline: Side, candidate: Side, p
     base_dir, cand_dir = measure_interleaved(options.suite, sides, options.out_dir, options.blocks,
                                              options.block_reps, list(options.sets), options.python, progress,
                                              workers=workers, schedule=options.schedule,
-                                             processes=options.processes)
+                                             processes=options.processes, cpu=options.cpu)
     result = compare_runs(base_dir, cand_dir)
     again = None
     if flagged_points(result) and options.confirm:
@@ -74,10 +75,12 @@ def measure_and_gate(options: MeasureOptions, baseline: Side, candidate: Side, p
                                                   options.block_reps, confirmation_sets(options, sides, base_dir,
                                                                                         result),
                                                   options.python, progress, tag="confirm-", workers=workers,
-                                                  schedule=options.schedule, processes=options.processes))
+                                                  schedule=options.schedule, processes=options.processes,
+                                                  cpu=options.cpu))
     confirm(result, again, options)
     pairs = f", {options.processes} process pairs (the test's unit)" if options.processes > 1 else ""
-    result.notes.append(f"measured {options.schedule}, interleaved: {options.blocks} blocks x {options.block_reps} "
+    pinned = f", both sides on CPU {options.cpu}" if options.cpu is not None else ""
+    result.notes.append(f"measured {options.schedule}{pinned}, interleaved: {options.blocks} blocks x {options.block_reps} "
                         f"repetitions a side{pairs}{', plus the confirmation' if again else ''}, in "
                         f"{(time.time() - started) / 60:.1f} min")
     return result
