@@ -161,6 +161,22 @@ def test_train_command_writes_checkpoint_card_and_curve(tmp_path):
     assert load_pretrained(out).config.vocab_size == 260
 
 
+def test_storage_dtype_bfloat16_stores_and_scores_the_rounded_weights(tmp_path):
+    from safetensors import safe_open
+
+    out = tmp_path / "bf16"
+    proc = run_cli("train", "--objective", "autoregressive", "--tasks", "mcc", "--steps", "2", "--batch-size", "4",
+                   "--eval-n", "2", "--storage-dtype", "bfloat16", "--out", out, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with safe_open(out / "model.safetensors", "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}
+    meta = json.loads((out / "training.json").read_text())
+    assert meta["storage_dtype"] == "bfloat16" and "--storage-dtype bfloat16" in meta["command"]
+    assert "Stored in bfloat16" in (out / "README.md").read_text()
+    # The Llama default stays float32 and its command does not spell the flag out.
+    assert "--storage-dtype" not in TrainConfig("diffusion", ("mcc",), 1).command("x")
+
+
 def test_a_decoding_variant_is_scored_on_the_same_items_and_shown_in_the_card(tmp_path):
     from dgbench.training.checkpoint import read_meta
     from dgbench.training.run import run_training

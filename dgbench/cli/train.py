@@ -59,6 +59,9 @@ def add_parser(sub, formatter) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the checkpoint and its card")
     p.add_argument("--eval-n", type=int, default=200, metavar="N",
                    help="held-out items scored per task for the card (default 200; 0 skips evaluation)")
+    p.add_argument("--storage-dtype", choices=["float32", "bfloat16"], default="",
+                   help="dtype of the saved checkpoint (default: float32 for llama, bfloat16 for gemma4); the "
+                        "card's accuracy is scored on the stored weights")
     p.add_argument("--name", metavar="NAME", help="model name in the card (default: the folder's name)")
     p.add_argument("--force", action="store_true", help="write into a folder that already holds files")
 
@@ -104,7 +107,7 @@ def main(args) -> int:
     console = Console(stderr=True)
     run_training(args.objective, tasks, args.steps, args.seed, args.batch_size, args.lr, out,
                  eval_n=args.eval_n, name=args.name, console=console, show_progress=True,
-                 backbone=args.backbone)
+                 backbone=args.backbone, storage_dtype=args.storage_dtype)
     return 0
 
 

@@ -8,6 +8,11 @@ import time
 from dataclasses import dataclass, field
 
 
+# The dtype each backbone's checkpoint is stored in by default: the Gemma pair in bfloat16 (the shipped-
+# weights budget), the Llama pair in float32; --storage-dtype overrides it (training itself is float32).
+STORAGE_DTYPE = {"llama": "float32", "gemma4": "bfloat16"}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     objective: str
@@ -20,6 +25,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     backbone: str = "llama"      # llama (the masked pair) | gemma4 (uniform-diffusion's pair: gemma_pair.py)
+    storage_dtype: str = ""      # how the checkpoint is stored; "" = the backbone's (STORAGE_DTYPE)
 
     @property
     def paradigm(self) -> str:
@@ -28,8 +34,14 @@ class TrainConfig:
     def command(self, out) -> str:
         """The `dgbench train` command line that reproduces this run (defaults spelled out)."""
         backbone = f" --backbone {self.backbone}" if self.backbone != "llama" else ""
+        storage = (f" --storage-dtype {self.storage_dtype}"
+                   if self.storage_dtype and self.storage_dtype != STORAGE_DTYPE[self.backbone] else "")
         return (f"dgbench train --objective {self.objective}{backbone} --tasks {','.join(self.tasks)} --steps {self.steps} "
-                f"--seed {self.seed} --batch-size {self.batch_size} --lr {self.lr:g} --out {out}")
+                f"--seed {self.seed} --batch-size {self.batch_size} --lr {self.lr:g}{storage} --out {out}")
+
+    @property
+    def stored_as(self) -> str:
+        return self.storage_dtype or STORAGE_DTYPE[self.backbone]
 
 
 @dataclass

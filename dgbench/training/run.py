@@ -7,7 +7,7 @@ from pathlib import Path
 
 def run_training(objective: str, tasks: list[str], steps: int, seed: int, batch_size: int, lr: float, out: Path,
                  eval_n: int = 200, name: str | None = None, console=None, show_progress: bool = True,
-                 backbone: str = "llama") -> dict:
+                 backbone: str = "llama", storage_dtype: str = "") -> dict:
     import time
 
     import torch
@@ -19,13 +19,14 @@ def run_training(objective: str, tasks: list[str], steps: int, seed: int, batch_
     from dgbench.training.evaluate import DECODING, evaluate
     from dgbench.training.loop import TrainConfig, train
 
-    cfg = TrainConfig(objective, tuple(tasks), steps, seed, batch_size, lr, backbone=backbone)
+    cfg = TrainConfig(objective, tuple(tasks), steps, seed, batch_size, lr, backbone=backbone,
+                      storage_dtype=storage_dtype)
     say = console.print if console is not None else (lambda *_a, **_k: None)
     say(f"training {objective} on {','.join(tasks)}: {steps} steps x batch {batch_size}, seed {seed}")
     result = train(cfg, show_progress=show_progress)
     out = Path(out)
     model = result.model
-    if backbone == "gemma4":
+    if cfg.stored_as == "bfloat16":
         # Stored in bfloat16 (the shipped-weights budget); scored as shipped: reloaded by the normal loader
         # in float32, so the card's accuracy is that of the bf16-rounded weights.
         from dgbench.models.loading import load_pretrained
@@ -47,7 +48,7 @@ def run_training(objective: str, tasks: list[str], steps: int, seed: int, batch_
         "wall_s": round(result.wall_s, 1),
         "eval_wall_s": round(eval_s, 1),
         "eval_n": eval_n,
-        "storage_dtype": "bfloat16" if backbone == "gemma4" else "float32",
+        "storage_dtype": cfg.stored_as,
         "machine": checkpoint.machine(),
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "final_loss": sum(tail) / len(tail),
