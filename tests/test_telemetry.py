@@ -293,3 +293,19 @@ def test_cpu_only_sampling_is_capped_and_gpu_sampling_is_not(tmp_path):
     assert TelemetryRecorder([CpuSource()], None, rate_hz=1.0).rate_hz == 1.0
     fake = FakeNvml([{"power_w": 100.0}])
     assert TelemetryRecorder([NvmlSource(fake), CpuSource()], None, rate_hz=50.0).rate_hz == 50.0
+
+
+def test_the_sampling_threads_own_cpu_time_is_counted(tmp_path):
+    """The sampler's cost counted directly: CPU seconds of its thread, above zero and far below the wall
+    time it sampled (a busy-looping or runaway sampler would show here, where a throughput A/B cannot)."""
+    import time
+
+    from dgbench.telemetry.cpu import CpuSource
+
+    rec = TelemetryRecorder([CpuSource()], None, rate_hz=2.0)
+    t0 = time.perf_counter()
+    with rec:
+        time.sleep(1.2)                       # two periodic samples at 2 Hz
+    wall = time.perf_counter() - t0
+    assert len([r for r in rec.rows]) >= 3
+    assert 0 < rec.sampler_cpu_s < 0.2 * wall
