@@ -66,7 +66,7 @@ def test_exact_clue_puzzles_have_exactly_that_many_givens_and_unique_solutions()
         assert all(sudoku.count_solutions(list(p.grid), 4) == 1 for p in puzzles)
 
 
-@pytest.mark.parametrize("task", ["sudoku4all", "pyfill", "mcc"])
+@pytest.mark.parametrize("task", ["sudoku4all", "pyfill", "mcc", "mccwork"])
 def test_v2_training_never_draws_heldout_or_quality_items(task):
     reserved = data.reserved_keys(task)
     heldout = {it.key for it in data.heldout_items(task, 20)}
@@ -75,6 +75,34 @@ def test_v2_training_never_draws_heldout_or_quality_items(task):
     drawn = [it for k in range(12) for it in stream.batch(k, 16)[1]]
     assert not {it.key for it in drawn} & reserved
     assert all(it.task == task for it in drawn)
+
+
+def test_worked_mc_answers_show_each_step_and_end_in_the_right_letter():
+    """mccwork: the mcc items (same questions, same split) with the working written before the letter;
+    the scorer reads the letter after it, and the working is recomputed here from the choices."""
+    from dgbench.tasks.multiple_choice import extract_answer
+
+    plain, worked = data.heldout_items("mcc", 60), data.heldout_items("mccwork", 60)
+    assert [p.key for p in plain] == [w.key for w in worked]
+    kinds = set()
+    for p, w in zip(plain, worked):
+        values = [int(line.split(") ", 1)[1]) for line in w.prompt.splitlines() if line[:1] == "("]
+        work, last = w.answer.strip().splitlines()
+        assert last == p.answer.strip() and extract_answer(w.answer) == p.answer.strip()[-1]
+        assert w.score(w.answer)[1] and not w.score(w.answer[:-1] + ("B" if w.answer[-1] != "B" else "C"))[1]
+        kind, _, rest = work.partition(": ")
+        if kind in ("max", "min"):
+            pick = max if kind == "max" else min
+            assert rest.split() == [str(pick(values[:k + 1])) for k in range(4)]
+        elif kind == "parity":
+            assert rest.split() == ["odd" if v % 2 else "even" for v in values]
+        else:
+            a, b = work.split(" = ")[0].split(" + ")
+            assert int(work.split(" = ")[1]) == int(a) + int(b) and f"{a} + {b}" in w.prompt
+            kind = "sum"
+        kinds.add(kind)
+    assert kinds == {"max", "min", "parity", "sum"}
+    assert max(len(w.answer) for w in worked) <= data.GEN_LENGTH["mccwork"]
 
 
 def test_sudoku4all_heldout_has_every_clue_count():

@@ -54,3 +54,28 @@ def computable_items(n: int, seed) -> list[MCItem]:
         choices, answer = _shuffle(str(right), [str(w) for w in wrong], f"computable-{seed}", k)
         items.append(MCItem(f"mcc-{seed}-{k}", question, choices, answer, "computable"))
     return items
+
+
+def worked_answer(item: MCItem) -> str:
+    """The answer with its working shown before the letter, one easy step per token, as a scratchpad
+    (Nye et al. 2021, "Show Your Work: Scratchpads for Intermediate Computation with Language Models"; the
+    chain-of-thought answers GPQA's own baselines are scored with). A ~1M-parameter model trained on the
+    bare letter learns largest/smallest but stays at chance on parity and the sum (dgbench's ref-ar card):
+    each needs two hops in one token (every choice's parity, then the odd one; a + b, then which choice
+    equals it). Written out, each token is one hop:
+      largest / smallest   the running max (min) after each choice A..D: "max: 58 58 58 58"
+      parity               each choice's parity in order: "parity: even even odd even"
+      sum                  the sum itself: "7 + 5 = 12"
+    then "Answer: X" on its own line, which multiple_choice.extract_answer reads (the last statement wins)."""
+    values = [int(c) for c in item.choices]
+    q = item.question
+    if "largest" in q or "smallest" in q:
+        pick, word = (max, "max") if "largest" in q else (min, "min")
+        running = [pick(values[:k + 1]) for k in range(len(values))]
+        work = f"{word}: " + " ".join(map(str, running))
+    elif "parity" in q:
+        work = "parity: " + " ".join("odd" if v % 2 else "even" for v in values)
+    else:
+        a, b = (int(x) for x in q.rsplit("equals ", 1)[1].rstrip("?").split(" + "))
+        work = f"{a} + {b} = {a + b}"
+    return f"\n{work}\nAnswer: {item.answer_letter}"

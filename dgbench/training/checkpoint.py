@@ -29,6 +29,8 @@ TASK_TEXT = {
               "missing, fixed by the docstring before and the variable used after; answer = that line)",
     "mcc": "`mcc` (dgbench.tasks.mc_computable: GPQA-format four-way questions whose letter is computable: "
            "largest/smallest number, odd one out by parity, a one-digit sum; answer = \"Answer: X\")",
+    "mccwork": "`mccwork` (the `mcc` questions, the answer written with its working first, a scratchpad: the "
+               "running max/min over the choices, each choice's parity, or the sum; then \"Answer: X\")",
 }
 
 

@@ -24,12 +24,13 @@ from dgbench.errors import ConfigError
 from dgbench.training.items import Item, _mc_item, _sudoku_item  # noqa: F401  (Item re-exported)
 from dgbench.validation import did_you_mean
 
-TASKS = ("sudoku4", "sudoku6", "infill", "mc", "sudoku4all", "pyfill", "mcc")
+TASKS = ("sudoku4", "sudoku6", "infill", "mc", "sudoku4all", "pyfill", "mcc", "mccwork")
 # The v1 tasks (the masked pair was trained on them) and the v2 ones of dgbench/training/learnable.py.
 V1_TASKS = TASKS[:4]
 # Share of training batches per task (renormalised over the tasks asked for): 4x4 Sudoku is the task
 # the pair must solve, so it gets the largest share.
-MIX = {"sudoku4": 5, "sudoku6": 1, "infill": 1, "mc": 2, "sudoku4all": 5, "pyfill": 2, "mcc": 2}
+MIX = {"sudoku4": 5, "sudoku6": 1, "infill": 1, "mc": 2, "sudoku4all": 5, "pyfill": 2, "mcc": 2,
+       "mccwork": 2}
 SUDOKU_SIZE = {"sudoku4": 4, "sudoku6": 6}
 # Givens per puzzle: the quality suite's count (4x4: 8; 6x6: 18) for evaluation, a spread for training
 # so the model also meets harder and easier grids.
@@ -38,7 +39,8 @@ TRAIN_CLUES = {4: (5, 11), 6: (14, 24)}
 # Answer positions per item: the quality harness's gen_length (dgbench.harness.sweep.task_gen_length:
 # a grid with its newlines; 16 for MC); the masked-diffusion model is trained on answers padded with EOS
 # to exactly this length, as LLaDA pads its SFT answers.
-GEN_LENGTH = {"sudoku4": 20, "sudoku6": 42, "infill": 16, "mc": 16, "sudoku4all": 20, "pyfill": 16, "mcc": 16}
+GEN_LENGTH = {"sudoku4": 20, "sudoku6": 42, "infill": 16, "mc": 16, "sudoku4all": 20, "pyfill": 16, "mcc": 16,
+              "mccwork": 40}
 HELDOUT_SEED = "dgbench-heldout"
 QUALITY_SEED, QUALITY_ITEMS = 0, 200
 

@@ -6,6 +6,8 @@
               and the variable used after; diffusion fills it in place (the suffix fixed in the canvas),
               AR reads the suffix first (decoding/infill.py's suffix-first layout), scored in the sandbox.
   mcc         dgbench.tasks.mc_computable: GPQA-format questions whose letter follows from the content.
+  mccwork     the same questions (same items, same held-out split), the answer written with its working
+              first (mc_computable.worked_answer: a scratchpad), then "Answer: X".
 
 Splits are by content as in data.py: a training draw whose key is held out, or is among what the quality
 suite scores (seed 0, first QUALITY_ITEMS, every clue count for Sudoku), is skipped.
@@ -16,7 +18,7 @@ from __future__ import annotations
 import random
 
 SUDOKU_CLUES = tuple(range(4, 12))
-V2_TASKS = ("sudoku4all", "pyfill", "mcc")
+V2_TASKS = ("sudoku4all", "pyfill", "mcc", "mccwork")
 
 
 def sudoku_item(puzzle):
@@ -47,12 +49,14 @@ def pyfill_item(item):
 MCC_ANSWER = "\nAnswer: {letter}"
 
 
-def mcc_item(item):
+def mcc_item(item, task: str = "mcc"):
     import dataclasses
 
+    from dgbench.tasks.mc_computable import worked_answer
     from dgbench.training.items import _mc_item
 
-    return dataclasses.replace(_mc_item(item, task="mcc"), answer=MCC_ANSWER.format(letter=item.answer_letter),
+    answer = worked_answer(item) if task == "mccwork" else MCC_ANSWER.format(letter=item.answer_letter)
+    return dataclasses.replace(_mc_item(item, task=task), answer=answer,
                                choices=len(item.choices), answer_index=item.answer_index)
 
 
@@ -64,7 +68,7 @@ def items(task: str, n: int, seed) -> list:
         return [sudoku_item(p) for c in SUDOKU_CLUES for p in sudoku.exact_clue_puzzles(n, c, seed)]
     if task == "pyfill":
         return [pyfill_item(i) for i in pyfill.generate(n, seed)]
-    return [mcc_item(i) for i in mc_computable.computable_items(n, seed)]
+    return [mcc_item(i, task) for i in mc_computable.computable_items(n, seed)]
 
 
 def draw(task: str, rng: random.Random, item_id: str):
@@ -76,4 +80,4 @@ def draw(task: str, rng: random.Random, item_id: str):
         return sudoku_item(sudoku._make_puzzle(4, clues, rng, item_id))
     if task == "pyfill":
         return pyfill_item(pyfill.make_item(rng, item_id))
-    return mcc_item(mc_computable.computable_items(1, item_id)[0])
+    return mcc_item(mc_computable.computable_items(1, item_id)[0], task)
