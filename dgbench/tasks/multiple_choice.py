@@ -306,10 +306,13 @@ class MultipleChoiceTask(Task):
         "scoring": Field(str, default="generation", choices=["generation", "loglikelihood"],
                          help="extract the letter from a generation, or pick the most likely letter (AR)"),
         "n": Field(int, default=50, min=1, help="questions (before --limit; a GPQA file gives at most its rows)"),
+        "gen_length": Field(int, default=16, min=1, max=4096,
+                            help="tokens generated per answer (16: the letter, maybe a few words; more for a "
+                                 "model that writes its working first, e.g. ref-mcc-ar's 40)"),
     }
 
     def gen_length(self, config: dict) -> int:
-        return 16   # a short answer: the letter, maybe a few words
+        return config.get("gen_length", 16)
 
     def check(self, config: dict, suite: dict, paradigms: list[str], loc) -> None:
         if config["scoring"] == "loglikelihood":
