@@ -84,3 +84,29 @@ def test_lean_and_module_paths_give_the_same_tokens(model):
         finally:
             LeanDecoderStack.supports = old
     assert torch.equal(*runs)
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_lean_encoder_writes_the_same_cache(model, padded):
+    """The lean encoder (which stops the last layer once its keys and values are appended) leaves the very
+    cache transformers' encoder writes: prompt, then a committed canvas on top."""
+    g = torch.Generator().manual_seed(2)
+    ids = torch.randint(3, 512, (3, 9), generator=g)
+    mask = torch.ones_like(ids)
+    if padded:
+        mask[1, :5] = 0
+    canvas = torch.randint(3, 512, (3, model.config.canvas_length), generator=g)
+    caches = []
+    for lean in (True, False):
+        with torch.inference_mode():
+            den = DiffusionGemmaDenoiser(model)
+            den.begin(3, 9 + canvas.shape[1])
+            assert den.lean_encoder is not None
+            if not lean:
+                den.lean_encoder = None
+            den.encode(ids, mask, torch.arange(9, dtype=torch.int32).unsqueeze(0))
+            grown = torch.nn.functional.pad(mask, (0, canvas.shape[1]), value=1)
+            den.encode(canvas, grown, torch.arange(9, 9 + canvas.shape[1], dtype=torch.int32).unsqueeze(0))
+            caches.append([(layer.keys.clone(), layer.values.clone()) for layer in den.cache.layers])
+    for (k1, v1), (k2, v2) in zip(*caches):
+        assert torch.equal(k1, k2) and torch.equal(v1, v2)

@@ -44,7 +44,7 @@ class DiffusionGemmaDenoiser:
         self.emb_dtype = self.decoder.embed_tokens.weight.dtype
         self.reuse_probs = self.emb_dtype == torch.float32
         self.cache = None
-        self.lean = None
+        self.lean = self.lean_encoder = None
         self.compile = compile
         if compile:
             # Compile the whole denoising forward once per model (kept on the model, as transformers does
@@ -68,12 +68,16 @@ class DiffusionGemmaDenoiser:
         self.cache = DynamicCache(config=self.model.config.get_text_config(decoder=True))
         # Inference without compile runs the decoder layers through the lean stack (same weights, same ops in the
         # same order: bit-identical, less Python per step); anything it does not know keeps transformers' modules.
+        # The encoder likewise, for the cache it writes (its hidden output is never read).
         if not self.compile and LeanDecoderStack.supports(self.model, self.cache):
             from transformers.models.diffusion_gemma import modeling_diffusion_gemma as m
 
             attention = m.ALL_ATTENTION_FUNCTIONS.get_interface(self.text_config._attn_implementation,
                                                                  m.eager_attention_forward)
-            self.lean = LeanDecoderStack(self.decoder, self.n_layers, attention)
+            self.lean = LeanDecoderStack(self.decoder.layers[:self.n_layers], attention)
+            if LeanDecoderStack.supports(self.model, self.cache, encoder=True):
+                text_encoder = self.encoder.language_model
+                self.lean_encoder = LeanDecoderStack(text_encoder.layers[:self.n_layers], attention, writes_cache=True)
 
     def encode(self, input_ids, attention_mask, position_ids) -> None:
         import torch
@@ -83,6 +87,14 @@ class DiffusionGemmaDenoiser:
         build = self.encoder.create_masks_for_generate
         masks = build(config=self.model.config, inputs_embeds=dummy, attention_mask=attention_mask,
                       **cache_arg(build, self.cache), position_ids=position_ids)
+        if self.lean_encoder is not None:
+            # DiffusionGemmaEncoderModel.forward for text: embed, rotary tables per layer type, the layers.
+            text_encoder = self.encoder.language_model
+            hidden = self.encoder.get_input_embeddings()(ids)                      # (B, T, D)
+            rope = {t: tuple(x.unsqueeze(2) for x in text_encoder.rotary_emb(hidden, position_ids, t))
+                    for t in set(self.layer_types)}
+            self.lean_encoder.prefill(hidden, rope, masks, self.layer_types, position_ids, self.cache)
+            return
         self.encoder(input_ids=ids, attention_mask=masks, **cache_arg(self.encoder, self.cache),
                      position_ids=position_ids)
 

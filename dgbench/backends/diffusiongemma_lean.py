@@ -90,32 +90,36 @@ def _grouped_mm_fn():
 
 
 class LeanDecoderStack:
-    """DiffusionGemma's decoder layers as plain tensor code (see the module docstring)."""
+    """DiffusionGemma's decoder layers (or, with `writes_cache`, its encoder's) as plain tensor code (see the
+    module docstring). The encoder's layers differ only in their attention: it appends its keys and values to
+    the cache (`cache.update`, as DiffusionGemmaEncoderTextAttention) instead of reading it."""
 
-    def __init__(self, decoder, n_layers: int, attention_fn):
-        self.layers = [_Layer(layer) for layer in decoder.layers[:n_layers]]
+    def __init__(self, layers, attention_fn, writes_cache: bool = False):
+        self.layers = [_Layer(layer) for layer in layers]
         self.attention_fn = attention_fn
         self.grouped_mm = _grouped_mm_fn()
+        self.writes_cache = writes_cache
 
     @staticmethod
-    def supports(model, cache) -> bool:
+    def supports(model, cache, encoder: bool = False) -> bool:
         """True where the lean path is known to run exactly the module path's ops."""
         from transformers.integrations import moe
         from transformers.models.diffusion_gemma import modeling_diffusion_gemma as m
 
         text = model.config.text_config
-        decoder = model.model.decoder
-        layers = decoder.layers[:text.num_hidden_layers]
+        layers = (model.model.encoder.language_model if encoder else model.model.decoder).layers
+        layer_class, attention_class = ((m.DiffusionGemmaEncoderTextLayer, m.DiffusionGemmaEncoderTextAttention)
+                                        if encoder else
+                                        (m.DiffusionGemmaDecoderTextLayer, m.DiffusionGemmaDecoderTextAttention))
         if torch.is_grad_enabled() or model.training or cache is None or cache.is_compileable:
             return False
         if getattr(text, "_experts_implementation", None) != "grouped_mm":
             return False
-        for layer in layers:
+        for layer in layers[:text.num_hidden_layers]:
             e = layer.experts
-            if (type(layer) is not m.DiffusionGemmaDecoderTextLayer or e.has_bias or not e.has_gate
+            if (type(layer) is not layer_class or e.has_bias or not e.has_gate
                     or e.is_transposed or not e.is_concatenated or e.has_post_expert_norm or e._is_expert_parallel
-                    or type(layer.self_attn) is not m.DiffusionGemmaDecoderTextAttention
-                    or layer.router.norm.with_scale):
+                    or type(layer.self_attn) is not attention_class or layer.router.norm.with_scale):
                 return False
             # The experts' grouped kernel must be the one transformers dispatches to. Checked once here, not per
             # call: from torch 2.11 on the CPU check no longer depends on the input's alignment.
@@ -132,21 +136,40 @@ class LeanDecoderStack:
         for i, lay in enumerate(self.layers):
             kind = layer_types[i]
             cos, sin = rope_tables[kind]
-            hidden = self._layer(lay, hidden, cos, sin, masks[kind], positions, cache.layers[i])
+            hidden = self._layer(lay, hidden, cos, sin, masks[kind], positions, cache, i)
         return hidden
 
-    def _attention(self, lay: _Layer, x, cos, sin, mask, positions, cache_layer):
-        """DiffusionGemmaDecoderTextAttention.forward (read-only encoder cache, non-compileable)."""
+    def prefill(self, hidden: torch.Tensor, rope_tables: dict, masks: dict, layer_types, positions, cache) -> None:
+        """The encoder's forward for its cache only: what generate keeps of it is the keys and values each layer
+        appends, so the last layer stops once it has appended them (its attention output, MLP, MoE and the
+        final norm feed nothing), and the KV of every layer is what the full forward writes."""
+        *body, last = self.layers
+        for i, lay in enumerate(body):
+            cos, sin = rope_tables[layer_types[i]]
+            hidden = self._layer(lay, hidden, cos, sin, masks[layer_types[i]], positions, cache, i)
+        cos, sin = rope_tables[layer_types[len(body)]]
+        self._keys_values(last, rms_norm(hidden, last.ln_in, last.eps), cos, sin, positions, cache, len(body))
+
+    def _keys_values(self, lay: _Layer, x, cos, sin, positions, cache, index: int):
+        """Keys and values of the canvas (B, KV heads, L, head_dim) with the cached prefix in front: read from
+        the cache (decoder, `append_to_cache` for a dynamic cache) or appended to it (encoder, `cache.update`)."""
         B, L, _ = x.shape
         shape = (B, L, -1, lay.head_dim)
-        q = rms_norm(torch.nn.functional.linear(x, lay.wq, lay.bq).view(shape), lay.q_norm, lay.eps)
-        q = rope(q, cos, sin).transpose(1, 2)
         k = torch.nn.functional.linear(x, lay.wk, lay.bk).view(shape)
         v = torch.nn.functional.linear(x, lay.wv, lay.bv).view(shape) if lay.wv is not None else k
         k = rope(rms_norm(k, lay.k_norm, lay.eps), cos, sin).transpose(1, 2)
         v = rms_norm(v, None, lay.eps).transpose(1, 2)
-        k = torch.cat([cache_layer.keys, k], dim=-2)
-        v = torch.cat([cache_layer.values, v], dim=-2)
+        if self.writes_cache:
+            return cache.update(k, v, index, kwargs={"position_ids": positions})
+        cache_layer = cache.layers[index]
+        return torch.cat([cache_layer.keys, k], dim=-2), torch.cat([cache_layer.values, v], dim=-2)
+
+    def _attention(self, lay: _Layer, x, cos, sin, mask, positions, cache, index: int):
+        """DiffusionGemma{Decoder,Encoder}TextAttention.forward (non-compileable cache)."""
+        B, L, _ = x.shape
+        q = rms_norm(torch.nn.functional.linear(x, lay.wq, lay.bq).view(B, L, -1, lay.head_dim), lay.q_norm, lay.eps)
+        q = rope(q, cos, sin).transpose(1, 2)
+        k, v = self._keys_values(lay, x, cos, sin, positions, cache, index)
         out, _ = self.attention_fn(lay.attn, q, k, v, mask, position_ids=positions, **lay.attn_kwargs)
         out = out.reshape(B, L, -1).contiguous()
         return torch.nn.functional.linear(out, lay.wo, lay.bo)
@@ -172,11 +195,11 @@ class LeanDecoderStack:
         weighted = torch.empty_like(weighted).index_copy_(0, perm, weighted)         # back to token order
         return weighted.view(num_tokens, top_k, x.shape[-1]).sum(dim=1).to(x.dtype)
 
-    def _layer(self, lay: _Layer, hidden, cos, sin, mask, positions, cache_layer):
-        """DiffusionGemmaDecoderTextLayer.forward: attention, then the dense MLP and the MoE side by side."""
+    def _layer(self, lay: _Layer, hidden, cos, sin, mask, positions, cache, index: int):
+        """DiffusionGemma{Decoder,Encoder}TextLayer.forward: attention, then the dense MLP and the MoE side by side."""
         eps = lay.eps
         residual = hidden
-        h = self._attention(lay, rms_norm(hidden, lay.ln_in, eps), cos, sin, mask, positions, cache_layer)
+        h = self._attention(lay, rms_norm(hidden, lay.ln_in, eps), cos, sin, mask, positions, cache, index)
         hidden = residual + rms_norm(h, lay.ln_post_attn, eps)
 
         residual = hidden
