@@ -5,7 +5,16 @@ hits every variant alike. Every repetition's tokens are compared with transforme
 for a variant whose tokens were identical in every repetition. Prints committed tok/s per variant
 (median and p10/p90 over repetitions), the ratio of medians to transformers' with a bootstrap 95%
 interval (dgbench.stats.bootstrap_ratio_of_medians), the identity count, the torch thread count and the
-machine's load average before and after (this benchmark is often run on a shared machine: say so).
+machine's load average before and after (this benchmark is often run on a shared machine: say so). Beside
+the wall-time ratio it prints the ratio of process CPU seconds per call: on a core shared with another
+job the other job's time slices land in one variant's wall time and not another's, and CPU time is the
+steadier measure of the work each variant does.
+
+Measured 2026-12-02 (issue 23; shared 2-core CPU with another job pinned to the same core, load average
+2.6-3.6, 1 torch thread, identical tokens in every repetition), dgbench-diffusion / transformers:
+batch 1: 1.46x [bootstrap 95% 1.39-1.52] wall, 1.45x [1.42-1.48] CPU time (12 reps); other runs 1.49x
+[1.43-1.56] and 1.37x [1.27-1.49] (10 reps each); batch 4: 1.68x [1.58-1.72] wall, 1.65x [1.60-1.69]
+CPU time (10 reps); an earlier run 1.58x [1.44-1.63].
 
     python benchmarks/engine_vs_transformers.py                         # CPU: diffusion and AR cases
     python benchmarks/engine_vs_transformers.py --kind ar --reps 20
