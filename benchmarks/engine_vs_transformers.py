@@ -5,7 +5,16 @@ hits every variant alike. Every repetition's tokens are compared with transforme
 for a variant whose tokens were identical in every repetition. Prints committed tok/s per variant
 (median and p10/p90 over repetitions), the ratio of medians to transformers' with a bootstrap 95%
 interval (dgbench.stats.bootstrap_ratio_of_medians), the identity count, the torch thread count and the
-machine's load average before and after (this benchmark is often run on a shared machine: say so).
+machine's load average before and after (this benchmark is often run on a shared machine: say so). Beside
+the wall-time ratio it prints the ratio of process CPU seconds per call: on a core shared with another
+job the other job's time slices land in one variant's wall time and not another's, and CPU time is the
+steadier measure of the work each variant does.
+
+Measured 2026-12-02 (issue 23; shared 2-core CPU with another job pinned to the same core, load average
+2.6-3.6, 1 torch thread, identical tokens in every repetition), dgbench-diffusion / transformers:
+batch 1: 1.46x [bootstrap 95% 1.39-1.52] wall, 1.45x [1.42-1.48] CPU time (12 reps); other runs 1.49x
+[1.43-1.56] and 1.37x [1.27-1.49] (10 reps each); batch 4: 1.68x [1.58-1.72] wall, 1.65x [1.60-1.69]
+CPU time (10 reps); an earlier run 1.58x [1.44-1.63].
 
     python benchmarks/engine_vs_transformers.py                         # CPU: diffusion and AR cases
     python benchmarks/engine_vs_transformers.py --kind ar --reps 20
@@ -60,23 +69,30 @@ def bench(kind: str, case: tuple, device: str, reps: int, with_compile: bool, mo
                                   seed=0, device=device)
     clock = Clock(device)
     tok_s = {name: [] for name in decoders}
+    cpu_s = {name: [] for name in decoders}
     identical = {name: 0 for name in decoders}
     warm_s = {}
     for rep in range(-1, reps):  # one warmup round (compiles)
         outs = {}
         for name, dec in decoders.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             rec = dec.generate(ids, mask, gen, fixed_length=True, seed=rep + 100, clock=clock)
+            cpu = time.process_time() - c0
             outs[name] = rec.tokens
             if rep < 0:
                 warm_s[name] = time.perf_counter() - t0
             else:
                 tok_s[name].append(sum(rec.useful_tokens) / rec.e2e_s)
+                cpu_s[name].append(cpu)
                 identical[name] += outs[name] == outs["transformers"]
     s = {name: summarize(v) for name, v in tok_s.items()}
     ratio = {name: bootstrap_ratio_of_medians(tok_s["transformers"], v, seed=0) for name, v in tok_s.items()}
+    # Process CPU seconds per call (user + system, this process only): on a shared core, where another job's
+    # time slices land in one variant's wall time and not another's, the CPU-time ratio is the steadier one.
+    cpu_ratio = {name: bootstrap_ratio_of_medians(v, cpu_s["transformers"], seed=0) for name, v in cpu_s.items()}
     return {"model": model_name, "batch": batch, "prompt": prompt, "gen": gen, "knobs": knobs, "summary": s,
-            "warmup_s": warm_s, "identical": identical, "ratio": ratio, "tok_s": tok_s}
+            "warmup_s": warm_s, "identical": identical, "ratio": ratio, "tok_s": tok_s, "cpu_s": cpu_s,
+            "cpu_ratio": cpu_ratio}
 
 
 def print_case(kind: str, r: dict) -> None:
@@ -85,8 +101,10 @@ def print_case(kind: str, r: dict) -> None:
     for label, s in r["summary"].items():
         same = r["identical"][label]
         ratio, lo, hi = r["ratio"][label]
+        cpu_ratio, cpu_lo, cpu_hi = r["cpu_ratio"][label]
         print(f"  {label:24} {s['median']:8.1f} [{s['p10']:7.1f}-{s['p90']:7.1f}] tok/s n={s['n']}  "
-              f"{ratio:.2f}x [{lo:.2f}-{hi:.2f}]  identical tokens in {same}/{s['n']} reps"
+              f"{ratio:.2f}x [{lo:.2f}-{hi:.2f}]  CPU time {cpu_ratio:.2f}x [{cpu_lo:.2f}-{cpu_hi:.2f}]  "
+              f"identical tokens in {same}/{s['n']} reps"
               f"{'' if same == s['n'] else '  (NOT at identical output: ratio does not count)'}", flush=True)
 
 

@@ -23,6 +23,7 @@ class _CanvasContext:
     masks: dict
     rope: dict
     positions: object
+    rope_heads: dict          # the lean stack's cos/sin, unsqueezed on the heads axis once per canvas
 
 
 class DiffusionGemmaDenoiser:
@@ -43,6 +44,8 @@ class DiffusionGemmaDenoiser:
         self.emb_dtype = self.decoder.embed_tokens.weight.dtype
         self.reuse_probs = self.emb_dtype == torch.float32
         self.cache = None
+        self.lean = self.lean_encoder = None
+        self.compile = compile
         if compile:
             # Compile the whole denoising forward once per model (kept on the model, as transformers does
             # for its own compiled generate). dynamic=True: the cached prefix grows canvas by canvas and
@@ -60,7 +63,21 @@ class DiffusionGemmaDenoiser:
     def begin(self, batch_size: int, max_length: int) -> None:
         from transformers import DynamicCache
 
+        from dgbench.backends.diffusiongemma_lean import LeanDecoderStack
+
         self.cache = DynamicCache(config=self.model.config.get_text_config(decoder=True))
+        # Inference without compile runs the decoder layers through the lean stack (same weights, same ops in the
+        # same order: bit-identical, less Python per step); anything it does not know keeps transformers' modules.
+        # The encoder likewise, for the cache it writes (its hidden output is never read).
+        if not self.compile and LeanDecoderStack.supports(self.model, self.cache):
+            from transformers.models.diffusion_gemma import modeling_diffusion_gemma as m
+
+            attention = m.ALL_ATTENTION_FUNCTIONS.get_interface(self.text_config._attn_implementation,
+                                                                 m.eager_attention_forward)
+            self.lean = LeanDecoderStack(self.decoder.layers[:self.n_layers], attention)
+            if LeanDecoderStack.supports(self.model, self.cache, encoder=True):
+                text_encoder = self.encoder.language_model
+                self.lean_encoder = LeanDecoderStack(text_encoder.layers[:self.n_layers], attention, writes_cache=True)
 
     def encode(self, input_ids, attention_mask, position_ids) -> None:
         import torch
@@ -70,6 +87,14 @@ class DiffusionGemmaDenoiser:
         build = self.encoder.create_masks_for_generate
         masks = build(config=self.model.config, inputs_embeds=dummy, attention_mask=attention_mask,
                       **cache_arg(build, self.cache), position_ids=position_ids)
+        if self.lean_encoder is not None:
+            # DiffusionGemmaEncoderModel.forward for text: embed, rotary tables per layer type, the layers.
+            text_encoder = self.encoder.language_model
+            hidden = self.encoder.get_input_embeddings()(ids)                      # (B, T, D)
+            rope = {t: tuple(x.unsqueeze(2) for x in text_encoder.rotary_emb(hidden, position_ids, t))
+                    for t in set(self.layer_types)}
+            self.lean_encoder.prefill(hidden, rope, masks, self.layer_types, position_ids, self.cache)
+            return
         self.encoder(input_ids=ids, attention_mask=masks, **cache_arg(self.encoder, self.cache),
                      position_ids=position_ids)
 
@@ -85,7 +110,8 @@ class DiffusionGemmaDenoiser:
         hidden_like = torch.empty((B, L, self.text_config.hidden_size), dtype=self.emb_dtype,
                                   device=decoder_attention_mask.device)
         rope = {t: self.decoder.rotary_emb(hidden_like, position_ids, t) for t in set(self.layer_types)}
-        return _CanvasContext(masks, rope, position_ids)
+        rope_heads = {t: (cos.unsqueeze(2), sin.unsqueeze(2)) for t, (cos, sin) in rope.items()}
+        return _CanvasContext(masks, rope, position_ids, rope_heads)
 
     def denoise(self, canvas, sc_logits, sc_probs, context: _CanvasContext):
         import torch
@@ -103,10 +129,14 @@ class DiffusionGemmaDenoiser:
     def _stack(self, hidden, context: _CanvasContext):
         import torch
 
-        for i, layer in enumerate(self.decoder.layers[:self.n_layers]):
-            kind = self.layer_types[i]
-            hidden = layer(hidden, position_embeddings=context.rope[kind], attention_mask=context.masks[kind],
-                           position_ids=context.positions, **{self.layer_cache_kwarg: self.cache})
+        if self.lean is not None:
+            hidden = self.lean(hidden, context.rope_heads, context.masks, self.layer_types, context.positions,
+                               self.cache)
+        else:
+            for i, layer in enumerate(self.decoder.layers[:self.n_layers]):
+                kind = self.layer_types[i]
+                hidden = layer(hidden, position_embeddings=context.rope[kind], attention_mask=context.masks[kind],
+                               position_ids=context.positions, **{self.layer_cache_kwarg: self.cache})
         hidden = self.decoder.norm(hidden)
         logits = self.model.lm_head(hidden).to(torch.float32)                     # (B, L, V)
         # Final-logit soft-capping, the reference's three ops in its order (same rounding), in place: the
