@@ -170,3 +170,23 @@ def test_latency_rows_on_real_sudoku_prompts():
     record = run_point(decoder, real, spec.text_config["vocab_size"], spec.special_tokens.values(), "cpu",
                        suite["measure"], 0)
     assert record["pooled"]["steps_per_canvas"] and record["summary"]["cap_hit_share"]["n"] == 2
+
+
+def test_shipped_mc_pair_writes_its_working_and_gets_the_letter():
+    """ref-mcc-ar (card: 89.5% on 200 held-out mccwork items) answers with the working, then the letter."""
+    from dgbench.models.loading import load_model
+    from dgbench.models.registry import get
+    from dgbench.training.evaluate import evaluate
+
+    result = evaluate(load_model(get("ref-mcc-ar")), "autoregressive", ["mccwork"], n=20)["mccwork"]
+    assert result["correct"] >= 15, result["outputs"]
+    assert all(o.strip().splitlines()[-1].startswith("Answer: ") for o in result["outputs"]), result["outputs"]
+    diff, ar = get("ref-mcc-diffusion"), get("ref-mcc-ar")
+    assert diff.text_config == ar.text_config and diff.paradigm == "diffusion" and ar.paradigm == "autoregressive"
+
+
+def test_quality_mc_suite_runs_the_mc_pair_with_room_for_the_working():
+    suite = load_suite("quality-mc")
+    points = expand(suite)
+    assert {p.model for p in points} == {"ref-mcc-diffusion", "ref-mcc-ar", "ref-ar"}
+    assert {p.task for p in points} == {"mc"} and all(p.gen_length == 40 for p in points)

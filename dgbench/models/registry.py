@@ -124,11 +124,21 @@ def _register_reference_pairs() -> None:
 
     source = ("trained by dgbench itself (`dgbench train`, see the model card README.md in the checkpoint folder): "
               "transformers 5.23 LlamaForCausalLM, hidden 128, 4 layers, byte-level vocabulary 260; both members "
-              "share backbone, data (Sudoku 4x4/6x6, arithmetic infill, procedural MC), steps and seed")
+              "share backbone, data (Sudoku 4x4 at 4-11 givens, pyfill, computable MC), steps and seed")
     _register_trained("ref-diffusion", "llama", "diffusion", "LlamaForCausalLM", TEXT_CONFIG, source,
                       "reference masked-diffusion model (bidirectional, LLaDA-style loss); decode with dgbench-masked")
     _register_trained("ref-ar", "llama", "autoregressive", "LlamaForCausalLM", TEXT_CONFIG, source,
                       "reference autoregressive twin of ref-diffusion (causal, next-token loss)")
+    # The MC pair: the same backbone trained on computable MC only, answers written with their working first
+    # (the `mccwork` task: a scratchpad, then "Answer: X"); decode with gen_length 40.
+    source = ("trained by dgbench itself (`dgbench train --tasks mccwork --storage-dtype bfloat16`; model card README.md "
+              "in the checkpoint folder): transformers LlamaForCausalLM, hidden 128, 4 layers, byte-level vocabulary "
+              "260; both members share backbone, data (computable MC with worked answers), steps and seed; stored in "
+              "bfloat16, loaded in float32")
+    _register_trained("ref-mcc-diffusion", "llama", "diffusion", "LlamaForCausalLM", TEXT_CONFIG, source,
+                      "masked-diffusion MC specialist (worked answers, 40 tokens); decode with dgbench-masked")
+    _register_trained("ref-mcc-ar", "llama", "autoregressive", "LlamaForCausalLM", TEXT_CONFIG, source,
+                      "autoregressive twin of ref-mcc-diffusion (worked answers, 40 tokens)")
     # The DiffusionGemma pair: the architecture the benchmark is about, trained with its sampler's objective.
     source = ("trained by dgbench itself (`dgbench train --objective uniform-diffusion` / `--objective autoregressive "
               "--backbone gemma4`; model card README.md in the checkpoint folder): transformers "

@@ -105,10 +105,12 @@ def write_card(directory: Path, meta: dict, other: dict | None = None) -> None:
                  "next-token cross entropy on the answer and its EOS, causal attention (pyfill: the suffix-first "
                  "layout of decoding/infill.py, so the code after the gap is read before the gap is written)")
     engine, knobs = meta["decoding"]
-    twin = "ref-ar" if cfg["objective"] == "diffusion" else "ref-diffusion"
+    default_twin = "ref-ar" if cfg["objective"] == "diffusion" else "ref-diffusion"
+    twin = other["name"] if other else default_twin
+    pair = (meta["name"], twin) if cfg["objective"] == "diffusion" else (twin, meta["name"])
     text = f"""# {meta['name']}: dgbench reference model ({cfg['objective']})
 
-One member of dgbench's matched reference pair (`ref-diffusion`, `ref-ar`): same backbone, size, data,
+One member of a matched reference pair (`{pair[0]}`, `{pair[1]}`): same backbone, size, data,
 steps and seed; only the objective and the decoder differ. Trained from scratch by `dgbench train`.
 This is the LLaDA-family pair (a Llama trained as a masked-diffusion model, and its causal twin);
 `ref-diffusiongemma` / `ref-gemma4` are the DiffusionGemma-architecture pair.
@@ -145,9 +147,9 @@ summation order of float ops depends on it).
 Decoded by `{engine}` with {json.dumps(knobs) if knobs else 'its default knobs (greedy)'}, answer length
 per task {', '.join(f'{t} {GEN_LENGTH[t]}' for t in cfg['tasks'])} tokens, stopping at EOS (diffusion fills a Sudoku grid,
 and pyfill's gap, in place instead: the givens or the code after the gap fixed, the blanks masked, as the
-quality suite does); scored by the tasks' own scorers (Sudoku: the whole grid solved; mc/mcc: the letter;
+quality suite does); scored by the tasks' own scorers (Sudoku: the whole grid solved; mc/mcc/mccwork: the letter;
 pyfill: prefix + the generated line + suffix passes its asserts in dgbench's sandbox; infill: the exact
-missing terms). Chance: mc/mcc 25%, the others 0%. Items are held out by content from training and from
+missing terms). Chance: mc/mcc/mccwork 25%, the others 0%. Items are held out by content from training and from
 what the quality suite scores. 95% Wilson intervals.{' The twin ' + twin + "'s numbers are beside, on the same items." if other else ''}
 
 {heldout_tables(meta, other)}
