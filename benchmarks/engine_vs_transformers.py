@@ -15,6 +15,7 @@ Measured 2026-12-02 (issue 23; shared 2-core CPU with another job pinned to the 
 batch 1: 1.46x [bootstrap 95% 1.39-1.52] wall, 1.45x [1.42-1.48] CPU time (12 reps); other runs 1.49x
 [1.43-1.56] and 1.37x [1.27-1.49] (10 reps each); batch 4: 1.68x [1.58-1.72] wall, 1.65x [1.60-1.69]
 CPU time (10 reps); an earlier run 1.58x [1.44-1.63].
+Re-run idle (load 0.3, `taskset -c 1`, 12 reps): batch 1 1.47x [1.42-1.52], batch 4 1.73x [1.71-1.77].
 
     python benchmarks/engine_vs_transformers.py                         # CPU: diffusion and AR cases
     python benchmarks/engine_vs_transformers.py --kind ar --reps 20
