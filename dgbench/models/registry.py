@@ -119,26 +119,32 @@ def _register_trained(name: str, family: str, paradigm: str, architecture: str, 
                        special_tokens=dict(SPECIAL_TOKENS)))
 
 
+def _register_llama_pair(diffusion: str, ar: str, source: str, diffusion_note: str, ar_note: str) -> None:
+    """A masked-diffusion Llama and its causal twin (same backbone, data, steps and seed)."""
+    from dgbench.training.backbone import TEXT_CONFIG
+
+    _register_trained(diffusion, "llama", "diffusion", "LlamaForCausalLM", TEXT_CONFIG, source, diffusion_note)
+    _register_trained(ar, "llama", "autoregressive", "LlamaForCausalLM", TEXT_CONFIG, source, ar_note)
+
+
 def _register_reference_pairs() -> None:
-    from dgbench.training.backbone import GEMMA_CANVAS_LENGTH, GEMMA_TEXT_CONFIG, TEXT_CONFIG
+    from dgbench.training.backbone import GEMMA_CANVAS_LENGTH, GEMMA_TEXT_CONFIG
 
     source = ("trained by dgbench itself (`dgbench train`, see the model card README.md in the checkpoint folder): "
               "transformers 5.23 LlamaForCausalLM, hidden 128, 4 layers, byte-level vocabulary 260; both members "
               "share backbone, data (Sudoku 4x4 at 4-11 givens, pyfill, computable MC), steps and seed")
-    _register_trained("ref-diffusion", "llama", "diffusion", "LlamaForCausalLM", TEXT_CONFIG, source,
-                      "reference masked-diffusion model (bidirectional, LLaDA-style loss); decode with dgbench-masked")
-    _register_trained("ref-ar", "llama", "autoregressive", "LlamaForCausalLM", TEXT_CONFIG, source,
-                      "reference autoregressive twin of ref-diffusion (causal, next-token loss)")
+    _register_llama_pair("ref-diffusion", "ref-ar", source,
+                         "reference masked-diffusion model (bidirectional, LLaDA-style loss); decode with dgbench-masked",
+                         "reference autoregressive twin of ref-diffusion (causal, next-token loss)")
     # The MC pair: the same backbone trained on computable MC only, answers written with their working first
     # (the `mccwork` task: a scratchpad, then "Answer: X"); decode with gen_length 40.
     source = ("trained by dgbench itself (`dgbench train --tasks mccwork --storage-dtype bfloat16`; model card README.md "
               "in the checkpoint folder): transformers LlamaForCausalLM, hidden 128, 4 layers, byte-level vocabulary "
               "260; both members share backbone, data (computable MC with worked answers), steps and seed; stored in "
               "bfloat16, loaded in float32")
-    _register_trained("ref-mcc-diffusion", "llama", "diffusion", "LlamaForCausalLM", TEXT_CONFIG, source,
-                      "masked-diffusion MC specialist (worked answers, 40 tokens); decode with dgbench-masked")
-    _register_trained("ref-mcc-ar", "llama", "autoregressive", "LlamaForCausalLM", TEXT_CONFIG, source,
-                      "autoregressive twin of ref-mcc-diffusion (worked answers, 40 tokens)")
+    _register_llama_pair("ref-mcc-diffusion", "ref-mcc-ar", source,
+                         "masked-diffusion MC specialist (worked answers, 40 tokens); decode with dgbench-masked",
+                         "autoregressive twin of ref-mcc-diffusion (worked answers, 40 tokens)")
     # The DiffusionGemma pair: the architecture the benchmark is about, trained with its sampler's objective.
     source = ("trained by dgbench itself (`dgbench train --objective uniform-diffusion` / `--objective autoregressive "
               "--backbone gemma4`; model card README.md in the checkpoint folder): transformers "

@@ -312,7 +312,7 @@ class MultipleChoiceTask(Task):
     }
 
     def gen_length(self, config: dict) -> int:
-        return config.get("gen_length", 16)
+        return config["gen_length"]
 
     def check(self, config: dict, suite: dict, paradigms: list[str], loc) -> None:
         if config["scoring"] == "loglikelihood":
