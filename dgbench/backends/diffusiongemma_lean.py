@@ -50,12 +50,18 @@ def rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     return (x * cos).add_(rotated.mul_(sin))
 
 
+def norm_eps(norm) -> float:
+    """DiffusionGemmaRMSNorm's epsilon: `eps` up to transformers 5.24, `variance_epsilon` from 5.25 (the
+    same ops in the same order in both); AttributeError where neither exists (supports() then refuses)."""
+    return norm.eps if hasattr(norm, "eps") else norm.variance_epsilon
+
+
 class _Layer:
     """The tensors and constants of one DiffusionGemmaDecoderTextLayer, looked up once."""
 
     def __init__(self, layer):
         a = layer.self_attn
-        self.eps = layer.input_layernorm.eps
+        self.eps = norm_eps(layer.input_layernorm)
         self.attn = a
         self.head_dim = a.head_dim
         self.wq, self.wk, self.wo = a.q_proj.weight, a.k_proj.weight, a.o_proj.weight
@@ -76,7 +82,7 @@ class _Layer:
         self.w_gate, self.w_up, self.w_down, self.mlp_act = m.gate_proj.weight, m.up_proj.weight, \
             m.down_proj.weight, m.act_fn
         r = layer.router
-        self.router_eps, self.router_scale, self.router_root = r.norm.eps, r.scale, r.scalar_root_size
+        self.router_eps, self.router_scale, self.router_root = norm_eps(r.norm), r.scale, r.scalar_root_size
         self.router_w, self.per_expert_scale, self.top_k = r.proj.weight, r.per_expert_scale, r.config.top_k_experts
         e = layer.experts
         self.num_experts, self.expert_act = e.num_experts, e.act_fn
@@ -120,6 +126,10 @@ class LeanDecoderStack:
             if (type(layer) is not layer_class or e.has_bias or not e.has_gate
                     or e.is_transposed or not e.is_concatenated or e.has_post_expert_norm or e._is_expert_parallel
                     or type(layer.self_attn) is not attention_class or layer.router.norm.with_scale):
+                return False
+            try:
+                norm_eps(layer.input_layernorm), norm_eps(layer.router.norm)
+            except AttributeError:        # a norm this stack does not know: keep transformers' modules
                 return False
             # The experts' grouped kernel must be the one transformers dispatches to. Checked once here, not per
             # call: from torch 2.11 on the CPU check no longer depends on the input's alignment.
