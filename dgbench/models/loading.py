@@ -151,7 +151,10 @@ def load_pretrained(location: str | Path, *, trust_remote_code: bool = False, dt
     # The MTP drafters cannot be built by transformers 5.23 as shipped (see all_layers_kv_shared).
     drafter = raw.get("model_type") in ("gemma4_assistant", "gemma4_unified_assistant")
     with all_layers_kv_shared() if drafter else contextlib.nullcontext():
-        model = cls.from_pretrained(root, config=config, dtype=getattr(torch, dtype), **kwargs)
+        # use_kernels=False: transformers 5.25 turned hub kernels on by default (5.24: off), which swaps layers
+        # for downloaded kernels (different numerics, a network fetch) and refuses to load without the
+        # `kernels` package; dgbench measures the modeling code as transformers ships it, offline.
+        model = cls.from_pretrained(root, config=config, dtype=getattr(torch, dtype), use_kernels=False, **kwargs)
     if not placed:
         model = model.to(device)
     if text_only and type(model).__name__ == "DiffusionGemmaForBlockDiffusion":
