@@ -26,6 +26,7 @@ import torch
 
 from dgbench.decoding.entropy_bound import (EntropyBoundSpec, StableAndConfident, accept_mask, initial_canvas,
                                             renoise, temperature, token_entropy)
+from dgbench.decoding.first_argmax import first_argmax
 from dgbench.decoding.multinomial import multinomial_rows
 
 
@@ -127,7 +128,7 @@ def denoise_step(denoiser: CanvasDenoiser, spec: EntropyBoundSpec, state: _StepS
     entropy = token_entropy(tempered)                                                      # (B, L)
     accepted = accept_mask(entropy, spec.entropy_bound)
     sampled = multinomial_rows(probs.view(-1, spec.vocab_size), accepted.view(-1)).view(B, L)
-    new_argmax = torch.argmax(tempered, dim=-1)
+    new_argmax = first_argmax(tempered)                                                    # torch.argmax's indices
     new_canvas = renoise(spec, torch.where(accepted, sampled, state.canvas), accepted)
     finished = state.finished
     if stopper is not None:

@@ -28,6 +28,8 @@ import functools
 
 import torch
 
+from dgbench.decoding.first_argmax import first_argmax
+
 _LOW_53 = (1 << 53) - 1
 
 
@@ -37,11 +39,13 @@ def _rowwise_draw(probs: torch.Tensor, rows: torch.Tensor, generator: torch.Gene
     # every element to a double: int64 `random_()` keeps random64() mod 2^63 (ATen's uniform_int for int64),
     # and the uniform kernel's double is its low 53 bits times 2^-53 (uniform_real_distribution<double>), which
     # is exact here. Only the K used rows are converted.
+    # Rows are gathered with index_select (an exact copy, cheaper than advanced indexing here), and the argmax is
+    # first_argmax: torch.argmax's index, ties and NaN included, at less cost on the CPU.
     bits = torch.empty(probs.shape, dtype=torch.int64, device=probs.device).random_(generator=generator)  # (N, V)
-    uniform = bits[rows].bitwise_and_(_LOW_53).to(torch.float64).mul_(2.0 ** -53)                      # (K, V)
+    uniform = bits.index_select(0, rows).bitwise_and_(_LOW_53).to(torch.float64).mul_(2.0 ** -53)     # (K, V)
     # q = -1/lambda * log1p(-u) in double, lambda = 1, then stored as the probs' dtype (q = empty_like(probs)).
     q = torch.log1p(-uniform).neg_().to(probs.dtype)                                            # (K, V)
-    return torch.argmax(probs[rows] / q, dim=-1)                                                      # (K,)
+    return first_argmax(probs.index_select(0, rows).div_(q))                                         # (K,)
 
 
 @functools.lru_cache(maxsize=None)
