@@ -15,7 +15,9 @@ i.e. per (position, vocabulary entry): 12 ms of a 60 ms step for one 64 x 4,096 
 the 2-core CPU), and the 53-bit mapping is applied to the used rows only. So we draw the bits for the whole
 canvas (the random stream must advance exactly as the reference's does: the
 renoising draw comes next), and take the logarithm, the division and the argmax only for accepted rows.
-The tokens are then bit-identical to `torch.multinomial`'s at those rows.
+The tokens are then bit-identical to `torch.multinomial`'s at those rows. From the default generator (the
+sampler's case) the bits come from `mt19937.draw_rows`, which makes the same stream in vectorized C and
+tempers only the used rows (1.44 ms -> 0.26 ms for a 64 x 4,096 canvas here); it probes itself against ATen.
 
 That equivalence is a property of the installed torch, not a promise of its API, so it is checked once per
 process on a private generator (`_equivalent`) and the plain `torch.multinomial` is used if it fails, and
@@ -29,6 +31,7 @@ import functools
 import torch
 
 from dgbench.decoding.first_argmax import first_argmax
+from dgbench.decoding.mt19937 import draw_rows
 
 _LOW_53 = (1 << 53) - 1
 
@@ -38,13 +41,19 @@ def _rowwise_draw(probs: torch.Tensor, rows: torch.Tensor, generator: torch.Gene
     # The raw random64() draws, one per element, as `torch.rand(float64)` makes them, minus the conversion of
     # every element to a double: int64 `random_()` keeps random64() mod 2^63 (ATen's uniform_int for int64),
     # and the uniform kernel's double is its low 53 bits times 2^-53 (uniform_real_distribution<double>), which
-    # is exact here. Only the K used rows are converted.
-    # Rows are gathered with index_select (an exact copy, cheaper than advanced indexing here), and the argmax is
-    # first_argmax: torch.argmax's index, ties and NaN included, at less cost on the CPU.
-    bits = torch.empty(probs.shape, dtype=torch.int64, device=probs.device).random_(generator=generator)  # (N, V)
-    uniform = bits.index_select(0, rows).bitwise_and_(_LOW_53).to(torch.float64).mul_(2.0 ** -53)     # (K, V)
+    # is exact here. Only the K used rows are converted. From the default generator, mt19937.draw_rows makes the
+    # same values without tempering the rows nobody reads.
+    N, V = probs.shape
+    if generator is None:
+        low_bits = draw_rows(N, V, rows)                                                               # (K, V)
+    else:
+        bits = torch.empty(probs.shape, dtype=torch.int64, device=probs.device).random_(generator=generator)
+        low_bits = bits.index_select(0, rows).bitwise_and_(_LOW_53)                                   # (K, V)
+    uniform = low_bits.to(torch.float64).mul_(2.0 ** -53)
     # q = -1/lambda * log1p(-u) in double, lambda = 1, then stored as the probs' dtype (q = empty_like(probs)).
     q = torch.log1p(-uniform).neg_().to(probs.dtype)                                            # (K, V)
+    # Rows are gathered with index_select (an exact copy, cheaper than advanced indexing here), and the argmax is
+    # first_argmax: torch.argmax's index, ties and NaN included, at less cost on the CPU.
     return first_argmax(probs.index_select(0, rows).div_(q))                                         # (K,)
 
 
