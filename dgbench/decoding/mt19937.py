@@ -12,8 +12,9 @@ values and the generator's state afterwards are the ones ATen's `random_()` woul
 
 The C file is compiled once per machine with the system C compiler (`CC`, else cc/gcc/clang) into
 ~/.cache/dgbench (or $DGBENCH_CACHE_DIR, as hardware/measure.py), and loaded with ctypes. Where there is no
-compiler, the state layout is not the one expected, or the probe against torch fails, `available()` is False and the caller keeps
-ATen's own draw: the same numbers, only slower. DGBENCH_NO_NATIVE=1 turns this path off.
+compiler, the state layout is not the one expected, or the probe against torch fails, `available()` is
+False and the caller keeps ATen's own draw: the same numbers, only slower. DGBENCH_NO_NATIVE=1 turns this
+path off.
 """
 
 from __future__ import annotations
