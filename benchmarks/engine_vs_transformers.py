@@ -10,12 +10,11 @@ the wall-time ratio it prints the ratio of process CPU seconds per call: on a co
 job the other job's time slices land in one variant's wall time and not another's, and CPU time is the
 steadier measure of the work each variant does.
 
-Measured 2026-12-02 (issue 23; shared 2-core CPU with another job pinned to the same core, load average
-2.6-3.6, 1 torch thread, identical tokens in every repetition), dgbench-diffusion / transformers:
-batch 1: 1.46x [bootstrap 95% 1.39-1.52] wall, 1.45x [1.42-1.48] CPU time (12 reps); other runs 1.49x
-[1.43-1.56] and 1.37x [1.27-1.49] (10 reps each); batch 4: 1.68x [1.58-1.72] wall, 1.65x [1.60-1.69]
-CPU time (10 reps); an earlier run 1.58x [1.44-1.63].
-Re-run idle (load 0.3, `taskset -c 1`, 12 reps): batch 1 1.47x [1.42-1.52], batch 4 1.73x [1.71-1.77].
+Measured 2026-12-02 (issue 23; 2-core CPU, `OMP_NUM_THREADS=1 taskset -c 1`, load average 0.8-1.0, identical
+tokens in every repetition), dgbench-diffusion / transformers: batch 1 1.65x [bootstrap 95% 1.61-1.68] (16
+reps), 1.68x [1.46-1.81] (12 reps); batch 4 1.99x [1.88-2.07]; CPU-time ratios the same. AR (`--kind ar
+--compile`, 12 reps): static cache + compiled decode_one_token 1.54x [1.50-1.62], eager 1.05x. Before
+first_argmax and the compiled MT19937 row draw (same machine, idle): diffusion batch 1 1.47x [1.42-1.52].
 
     python benchmarks/engine_vs_transformers.py                         # CPU: diffusion and AR cases
     python benchmarks/engine_vs_transformers.py --kind ar --reps 20
@@ -31,6 +30,7 @@ import time
 import torch
 
 from dgbench.backends import ENGINES
+from dgbench.decoding import mt19937
 from dgbench.scenarios.generation import synthetic_prompts
 from dgbench.models.registry import get
 from dgbench.models.synthetic import build_synthetic
@@ -120,7 +120,8 @@ def main() -> None:
     torch.set_grad_enabled(False)
     print(f"device={args.device} torch={torch.__version__} threads={torch.get_num_threads()} "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} reps={args.reps} "
-          f"load average at start={os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)")
+          f"load average at start={os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs) "
+          f"compiled row draw={'on' if mt19937.available() else 'off (ATen draws the same bits)'}")
     print("committed tok/s, median [p10-p90] over n interleaved repetitions; "
           "ratio = median / transformers' median [bootstrap 95%]")
     started = time.time()

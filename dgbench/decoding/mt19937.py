@@ -27,6 +27,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,9 @@ _STATE_BYTES = 5056                   # sizeof(CPUGeneratorImplState) on 64-bit 
 _LEFT, _NEXT, _WORDS = 8, 16, 24      # byte offsets of legacy_pod.left (int32), .next (uint64), .state[624] (uint64)
 _N = 624
 _LOW_53 = (1 << 53) - 1
+# Reading the generator's state, advancing it and writing it back is one step for ATen (its generator mutex):
+# here it is three, so two of our own callers must not interleave them.
+_STATE_LOCK = threading.Lock()
 
 
 def _cache_dir() -> Path:
@@ -84,6 +88,11 @@ def _library():
 
 
 def _draw(fn, n_rows: int, row_len: int, rows: torch.Tensor) -> torch.Tensor:
+    with _STATE_LOCK:
+        return _draw_locked(fn, n_rows, row_len, rows)
+
+
+def _draw_locked(fn, n_rows: int, row_len: int, rows: torch.Tensor) -> torch.Tensor:
     state = torch.get_rng_state()
     if state.numel() != _STATE_BYTES:
         raise ValueError("unexpected CPU generator state size")
