@@ -53,7 +53,8 @@ def test_rows_out_of_order_are_refused_and_leave_the_generator_alone():
 
 def _probe_in_fresh_process(env_extra: dict) -> str:
     code = ("import torch; from dgbench.decoding import mt19937 as m; torch.manual_seed(1); "
-            "r = torch.tensor([0, 3]); s = torch.get_rng_state(); a = m._torch_draw(4, 700, r); sa = torch.get_rng_state(); "
+            "r = torch.tensor([0, 3]); s = torch.get_rng_state(); a = m._torch_draw(4, 700, r); "
+            "sa = torch.get_rng_state(); "
             "torch.set_rng_state(s); b = m.draw_rows(4, 700, r); "
             "print(m.available(), torch.equal(a, b) and torch.equal(sa, torch.get_rng_state()))")
     env = {**os.environ, **env_extra}

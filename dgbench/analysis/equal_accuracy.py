@@ -150,7 +150,7 @@ def aup_table(points: list[dict]) -> list[dict]:
 
 
 def aup_line(r: dict) -> str:
-    pts = ", ".join(f"{c['point']}: TPF {c['tpf']:.3g}, {c['accuracy_pct']:.1f}%" for c in r["curve"])
+    pts = ", ".join(f"{c['point']}: mean TPF {c['tpf']:.3g}, {c['accuracy_pct']:.1f}%" for c in r["curve"])
     return (f"{r['task']} AUP {r['decoder']}: {r['aup']:.3g} (alpha={r['alpha']:g}, y_max={r['y_max']:.1f}%, "
             f"y_min = y_1 - {r['y_min_offset']:g} pp) from {r['points_used']} of {len(r['curve'])} point(s) "
             f"[{pts}]")

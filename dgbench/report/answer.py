@@ -79,12 +79,13 @@ def answer_section(view: RunView, out: Path, colors: Colors) -> dict:
                     + (r["best"]["point"] if r["best"] else "none within margin"), numeric=range(1, 6)))
     if a["aup"]:
         tables.append(table(
-            ["task", "decoder", "AUP", "points used", "points (TPF, accuracy)", "y_max %", "alpha"],
+            ["task", "decoder", "AUP", "points used", "points (mean TPF, accuracy)", "y_max %", "alpha"],
             [[r["task"], r["decoder"], _num(r["aup"]), f"{r['points_used']} of {len(r['curve'])}",
               "; ".join(f"{c['point']}: {_num(c['tpf'])}, {c['accuracy_pct']:.1f}%" for c in r["curve"]),
               f"{r['y_max']:.1f}", f"{r['alpha']:g}"] for r in a["aup"]],
-            caption="AUP (hao-ai-lab): weighted area under accuracy vs tokens per forward; points below y_1 - 5 pp "
-                    "(y_1: the lowest-TPF point's accuracy) are left out, as in their get_aup", numeric=(2, 5, 6)))
+            caption="AUP (hao-ai-lab): weighted area under accuracy vs mean tokens per forward; points below "
+                    "y_1 - 5 pp (y_1: the lowest-TPF point's accuracy) are left out, as in their get_aup",
+            numeric=(2, 5, 6)))
     if a["crossover"]:
         tables.append(table(
             ["diffusion point", "at", "swept batches", "AR/diffusion tok/s per batch", "crossover batch [95% CI]",
