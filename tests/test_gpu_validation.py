@@ -51,3 +51,39 @@ def test_cuda_without_a_gpu_is_one_line_and_exit_2(capsys):
     assert mod.main(["--device", "cuda"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--device cpu --tiny" in err[0]
+
+
+def test_a_spent_time_budget_skips_sections_and_still_writes_the_report(tmp_path):
+    # --budget-s 0: every section is recorded as skipped for time, and the report folder is written all the same
+    # (it is rewritten after every section, so a lease that ends mid-run keeps what was measured).
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--device", "cpu", "--tiny", "--budget-s", "0",
+                           "--out", str(tmp_path)], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    folder, = tmp_path.iterdir()
+    r = json.loads((folder / "validation.json").read_text())
+    sections = ("telemetry", "sampler", "timing", "full_diffusion", "full_ar", "engines")
+    assert all("time budget" in r[s]["skipped"] for s in sections), {s: r[s] for s in sections}
+    assert r["diffusion_over_ar"] is None and r["budget_s"] == 0
+    md = (folder / "README.md").read_text()
+    assert "Skipped for time: " + ", ".join(sections) in md and "Not yet run: none" in md
+
+
+def test_the_device_runner_checks_the_environment_and_writes_under_out(tmp_path):
+    # benchmarks/gpu_device_run.sh is what a lent GPU machine runs; here on the CPU, with this interpreter as
+    # python3 and no time budget, it must still check the environment and leave the report folder under $OUT.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    wrapper = bindir / "python3"            # a wrapper, not a link: a venv's python finds its venv by its own path
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "OUT": str(tmp_path / "out"),
+           "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_device_run.sh"), "--device", "cpu", "--tiny",
+                           "--budget-s", "0"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    out = tmp_path / "out"
+    assert "transformers 5." in (out / "environment.txt").read_text()
+    assert "skipped" in (out / "log.txt").read_text()
+    folder, = [p for p in out.iterdir() if p.is_dir()]
+    assert json.loads((folder / "validation.json").read_text())["budget_s"] == 0
