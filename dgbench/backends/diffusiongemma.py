@@ -26,6 +26,12 @@ class _CanvasContext:
     rope_heads: dict          # the lean stack's cos/sin, unsqueezed on the heads axis once per canvas
 
 
+def _on_heads_axis(rope: dict) -> dict:
+    """Rotary (cos, sin) per layer type, (B, L, head_dim) -> (B, L, 1, head_dim): the lean stack's layout,
+    made once per canvas (or prompt) instead of once per layer and step."""
+    return {t: (cos.unsqueeze(2), sin.unsqueeze(2)) for t, (cos, sin) in rope.items()}
+
+
 class DiffusionGemmaDenoiser:
     """CanvasDenoiser over a transformers DiffusionGemmaForBlockDiffusion."""
 
@@ -91,8 +97,7 @@ class DiffusionGemmaDenoiser:
             # DiffusionGemmaEncoderModel.forward for text: embed, rotary tables per layer type, the layers.
             text_encoder = self.encoder.language_model
             hidden = self.encoder.get_input_embeddings()(ids)                      # (B, T, D)
-            rope = {t: tuple(x.unsqueeze(2) for x in text_encoder.rotary_emb(hidden, position_ids, t))
-                    for t in set(self.layer_types)}
+            rope = _on_heads_axis({t: text_encoder.rotary_emb(hidden, position_ids, t) for t in set(self.layer_types)})
             self.lean_encoder.prefill(hidden, rope, masks, self.layer_types, position_ids, self.cache)
             return
         self.encoder(input_ids=ids, attention_mask=masks, **cache_arg(self.encoder, self.cache),
@@ -110,8 +115,7 @@ class DiffusionGemmaDenoiser:
         hidden_like = torch.empty((B, L, self.text_config.hidden_size), dtype=self.emb_dtype,
                                   device=decoder_attention_mask.device)
         rope = {t: self.decoder.rotary_emb(hidden_like, position_ids, t) for t in set(self.layer_types)}
-        rope_heads = {t: (cos.unsqueeze(2), sin.unsqueeze(2)) for t, (cos, sin) in rope.items()}
-        return _CanvasContext(masks, rope, position_ids, rope_heads)
+        return _CanvasContext(masks, rope, position_ids, _on_heads_axis(rope))
 
     def denoise(self, canvas, sc_logits, sc_probs, context: _CanvasContext):
         import torch
