@@ -5,9 +5,8 @@
 #
 # That machine has no network and no `pip install -e`: dgbench runs from the working tree (PYTHONPATH), on the
 # image's own CUDA torch. Its transformers may not be the tested one (DiffusionGemma needs >= 5.23), so the
-# tested wheels are carried in .whl/ (ignored by git), prepared on this side with
+# tested wheels are carried in .whl/ (.gitignore'd), prepared on this side with
 #
-#     echo /.whl/ >> .git/info/exclude
 #     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
 #         -d .whl transformers==5.24.0 tokenizers==0.23.3        # versions: constraints.txt
