@@ -157,3 +157,51 @@ def test_the_workflows_gate_command_parses():
     args = build_parser().parse_args(argv)
     assert args.measure and args.suite == "smoke" and args.schedule == "alternate" and args.pin_cpu == "auto"
     assert (args.blocks, args.block_reps) == (96, 2)
+
+
+def _comparison(point_id, verdict, change):
+    from dgbench.gate.rules import Comparison
+
+    return Comparison(point=point_id, point_id=point_id, metric="committed_tok_s", unit="tok/s", kind="timing",
+                      baseline=100.0, candidate=100.0 * (1 + change), change=change, verdict=verdict, p_adjusted=0.01)
+
+
+def _result(*comparisons):
+    from dgbench.gate.rules import GateResult
+
+    return GateResult(list(comparisons), "b", "c", None, None, "hw", 0.05)
+
+
+def test_flagged_improvements_are_confirmed_like_regressions(tmp_path):
+    # A flagged improvement counts only if the fresh re-measure flags it too; one that does not reproduce is
+    # ok again (or cannot tell), with both measurements in its note. Regressions keep their old rule.
+    from dgbench.gate.measured import MeasureOptions, confirm, flagged_points
+    from dgbench.gate.rules import CANNOT_TELL, IMPROVEMENT, OK, REGRESSION
+
+    first = _result(_comparison("real-speedup", IMPROVEMENT, 0.12), _comparison("lucky-pair", IMPROVEMENT, 0.05),
+                    _comparison("noisy", IMPROVEMENT, 0.06), _comparison("slower", REGRESSION, -0.10),
+                    _comparison("steady", OK, 0.0))
+    assert flagged_points(first) == {"real-speedup", "lucky-pair", "noisy", "slower"}
+    again = _result(_comparison("real-speedup", IMPROVEMENT, 0.11), _comparison("lucky-pair", OK, 0.004),
+                    _comparison("noisy", CANNOT_TELL, 0.02), _comparison("slower", REGRESSION, -0.09))
+    confirm(first, again, MeasureOptions(suite="smoke", out_dir=tmp_path))
+    verdicts = {c.point_id: c.verdict for c in first.comparisons}
+    assert verdicts == {"real-speedup": IMPROVEMENT, "lucky-pair": OK, "noisy": CANNOT_TELL, "slower": REGRESSION,
+                        "steady": OK}
+    notes = {c.point_id: c.note for c in first.comparisons}
+    assert "confirmed on re-measure: +11.0%" in notes["real-speedup"]
+    assert "flagged as improvement (+5.0%" in notes["lucky-pair"] and "+0.4%" in notes["lucky-pair"]
+    assert len(first.improvements) == 1 and len(first.regressions) == 1 and not first.passed
+    assert "(1 regression(s), 3 improvement(s))" in first.confirmation and "2 reproduced" in first.confirmation
+
+
+def test_without_confirmation_flagged_changes_stand(tmp_path):
+    from dgbench.gate.measured import MeasureOptions, confirm
+    from dgbench.gate.rules import IMPROVEMENT
+
+    first = _result(_comparison("p", IMPROVEMENT, 0.07))
+    confirm(first, None, MeasureOptions(suite="smoke", out_dir=tmp_path, confirm=False))
+    assert first.comparisons[0].verdict == IMPROVEMENT and "--no-confirm" in first.confirmation
+    nothing = _result(_comparison("q", "ok", 0.0))
+    confirm(nothing, None, MeasureOptions(suite="smoke", out_dir=tmp_path))
+    assert nothing.confirmation == "no timing change to confirm"

@@ -34,8 +34,9 @@ rules (thresholds from the candidate suite's `gate:` section, defaults threshold
   cannot tell      no regression found, but the minimum detectable effect (80% power at alpha/K) is
                    above the threshold: "cannot tell (noise ±X% > threshold Y%)"; exit 0, or 3 with
                    --cannot-tell fail
-  confirmation     --measure re-measures flagged timing points (fresh interleaved blocks) and fails
-                   only if the regression reproduces (--no-confirm: fail on the first measurement)
+  confirmation     --measure re-measures flagged timing points (fresh interleaved blocks): a regression
+                   fails, and an improvement is reported, only if it reproduces (--no-confirm: the
+                   first measurement counts)
   counters         NFE, tokens/forward, useful tokens, steps/canvas: compared exactly
   accuracy         same items paired: exact McNemar p < alpha; a greedy decoder: compared exactly
   hardware         runs from different fingerprints are refused unless --allow-different-hardware
@@ -86,7 +87,7 @@ def add_parser(sub, formatter) -> None:
     m.add_argument("--processes", type=int, default=None, metavar="P",
                    help="fresh worker-process pairs over the blocks (default 1); with P >= 2 the test's unit is "
                         "the process pair, so a pair that runs slower for its whole life counts as noise")
-    m.add_argument("--no-confirm", action="store_true", help="fail on the first measurement (no re-measure)")
+    m.add_argument("--no-confirm", action="store_true", help="the first measurement counts: flagged regressions and improvements are not re-measured")
     m.add_argument("--out", metavar="DIR", default=None,
                    help="where the measured runs go (default: ./gate-runs/<UTC stamp>)")
     gate.add_argument("--allow-different-hardware", action="store_true",
