@@ -162,7 +162,7 @@ def report(results: list[dict], args, wall_s: float) -> None:
         changes = sorted(r["tok_s_change"] for r in rows if r["tok_s_change"] is not None)
         mdes = [r["tok_s_mde"] for r in rows if r["tok_s_mde"] is not None]
         ct = sum(bool(r["cannot_tell"]) for r in rows)
-        flagged = sum("no timing regression" not in r["confirmation"] for r in rows)
+        flagged = sum("no timing change" not in r["confirmation"] for r in rows)
         print(f"{name}: committed tok/s change median {100 * statistics.median(changes):+.1f}% "
               f"(p10 {100 * changes[len(changes) // 10]:+.1f}%, p90 {100 * changes[(9 * len(changes)) // 10]:+.1f}%), "
               f"MDE median ±{100 * statistics.median(mdes):.1f}%; gates with a 'cannot tell': {ct}/{len(rows)}; "
