@@ -87,7 +87,8 @@ def add_parser(sub, formatter) -> None:
     m.add_argument("--processes", type=int, default=None, metavar="P",
                    help="fresh worker-process pairs over the blocks (default 1); with P >= 2 the test's unit is "
                         "the process pair, so a pair that runs slower for its whole life counts as noise")
-    m.add_argument("--no-confirm", action="store_true", help="the first measurement counts: flagged regressions and improvements are not re-measured")
+    m.add_argument("--no-confirm", action="store_true",
+                   help="the first measurement counts: flagged regressions and improvements are not re-measured")
     m.add_argument("--out", metavar="DIR", default=None,
                    help="where the measured runs go (default: ./gate-runs/<UTC stamp>)")
     gate.add_argument("--allow-different-hardware", action="store_true",

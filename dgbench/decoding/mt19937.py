@@ -113,9 +113,10 @@ def _draw_locked(fn, n_rows: int, row_len: int, rows: torch.Tensor) -> torch.Ten
     return out
 
 
-def _torch_draw(n_rows: int, row_len: int, rows: torch.Tensor) -> torch.Tensor:
+def _torch_draw(n_rows: int, row_len: int, rows: torch.Tensor, generator: torch.Generator | None = None,
+                device=None) -> torch.Tensor:
     """ATen's own draw of the same numbers: int64 random_() keeps random64() mod 2^63, of which the low 53 bits."""
-    bits = torch.empty((n_rows, row_len), dtype=torch.int64).random_()
+    bits = torch.empty((n_rows, row_len), dtype=torch.int64, device=device).random_(generator=generator)
     return bits.index_select(0, rows).bitwise_and_(_LOW_53)
 
 

@@ -31,9 +31,7 @@ import functools
 import torch
 
 from dgbench.decoding.first_argmax import first_argmax
-from dgbench.decoding.mt19937 import draw_rows
-
-_LOW_53 = (1 << 53) - 1
+from dgbench.decoding.mt19937 import _torch_draw, draw_rows
 
 
 def _rowwise_draw(probs: torch.Tensor, rows: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -47,8 +45,7 @@ def _rowwise_draw(probs: torch.Tensor, rows: torch.Tensor, generator: torch.Gene
     if generator is None:
         low_bits = draw_rows(N, V, rows)                                                               # (K, V)
     else:
-        bits = torch.empty(probs.shape, dtype=torch.int64, device=probs.device).random_(generator=generator)
-        low_bits = bits.index_select(0, rows).bitwise_and_(_LOW_53)                                   # (K, V)
+        low_bits = _torch_draw(N, V, rows, generator, probs.device)                                    # (K, V)
     uniform = low_bits.to(torch.float64).mul_(2.0 ** -53)
     # q = -1/lambda * log1p(-u) in double, lambda = 1, then stored as the probs' dtype (q = empty_like(probs)).
     q = torch.log1p(-uniform).neg_().to(probs.dtype)                                            # (K, V)
